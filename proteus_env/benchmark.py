@@ -1,0 +1,203 @@
+"""The benchmark data model: one immutable object per routing data set.
+
+A :class:`Benchmark` holds, for ``N`` queries and ``K`` models, the realized score of every
+model on every query, the USD it charged, the query features and the prompt-disjoint splits.
+Arrays, not DataFrames, so the environment's hot path indexes them directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Benchmark:
+    """A routing benchmark: realized scores and costs of ``K`` models on ``N`` queries.
+
+    All arrays are validated on construction and made read-only, so one object can be shared by
+    every environment of a process without copies.
+
+    Attributes:
+        name: Short identifier, for example ``"synthetic"`` or ``"routerbench"``.
+        models: The ``K`` model names, in column order.
+        task: ``(N,)`` task (eval) name of every query.
+        scores: ``(N, K)`` float32 realized quality in [0, 1] (0/1 or fractional).
+        costs: ``(N, K)`` float64 USD charged by model ``k`` for query ``n``; finite, >= 0.
+        embeddings: ``(N, d)`` float32 query features ``z``.
+        prompt_tokens: ``(N,)`` int64 prompt length in tokens (counted or estimated).
+        splits: ``{"train", "val", "test"}`` -> int64 index arrays; disjoint and covering.
+        prompts: Optional ``(N,)`` prompt texts (the synthetic benchmark has none).
+        metadata: Small JSON-able facts about the source (seed, file, checksum, ...).
+    """
+
+    name: str
+    models: tuple[str, ...]
+    task: np.ndarray
+    scores: np.ndarray
+    costs: np.ndarray
+    embeddings: np.ndarray
+    prompt_tokens: np.ndarray
+    splits: Mapping[str, np.ndarray]
+    prompts: np.ndarray | None = None
+    metadata: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "models", tuple(str(m) for m in self.models))
+        set_(self, "task", _as_array("task", self.task, dtype=object))
+        set_(self, "scores", _as_array("scores", self.scores, dtype=np.float32))
+        set_(self, "costs", _as_array("costs", self.costs, dtype=np.float64))
+        set_(self, "embeddings", _as_array("embeddings", self.embeddings, dtype=np.float32))
+        set_(self, "prompt_tokens", _as_array("prompt_tokens", self.prompt_tokens, dtype=np.int64))
+        if self.prompts is not None:
+            set_(self, "prompts", _as_array("prompts", self.prompts, dtype=object))
+        set_(self, "splits", {k: _as_array(f"splits[{k!r}]", v, dtype=np.int64) for k, v in dict(self.splits).items()})
+        set_(self, "metadata", dict(self.metadata))
+        self._validate()
+        for field in ("task", "scores", "costs", "embeddings", "prompt_tokens", "prompts"):
+            array = getattr(self, field)
+            if array is not None:
+                array.flags.writeable = False
+        for array in self.splits.values():
+            array.flags.writeable = False
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self) -> None:
+        n_models = len(self.models)
+        if n_models < 2:
+            raise ValueError(f"Benchmark {self.name!r}: `models` needs at least 2 models, got {n_models}.")
+        if len(set(self.models)) != n_models:
+            dupes = sorted({m for m in self.models if self.models.count(m) > 1})
+            raise ValueError(f"Benchmark {self.name!r}: `models` has duplicate names {dupes}.")
+        if self.scores.ndim != 2:
+            raise ValueError(f"Benchmark {self.name!r}: `scores` must be 2-D (N, K), got shape {self.scores.shape}.")
+        n = self.scores.shape[0]
+        if n == 0:
+            raise ValueError(f"Benchmark {self.name!r}: `scores` has no rows; a benchmark needs queries.")
+        expected = {
+            "scores": (n, n_models),
+            "costs": (n, n_models),
+            "task": (n,),
+            "prompt_tokens": (n,),
+        }
+        for field, shape in expected.items():
+            got = getattr(self, field).shape
+            if got != shape:
+                raise ValueError(f"Benchmark {self.name!r}: `{field}` has shape {got}, expected {shape} (N={n}, K={n_models}).")
+        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n:
+            raise ValueError(
+                f"Benchmark {self.name!r}: `embeddings` has shape {self.embeddings.shape}, expected ({n}, d)."
+            )
+        if self.prompts is not None and self.prompts.shape != (n,):
+            raise ValueError(f"Benchmark {self.name!r}: `prompts` has shape {self.prompts.shape}, expected ({n},).")
+        _check_range(self.name, "scores", self.scores, low=0.0, high=1.0, models=self.models)
+        _check_range(self.name, "costs", self.costs, low=0.0, high=np.inf, models=self.models)
+        if not np.isfinite(self.embeddings).all():
+            raise ValueError(f"Benchmark {self.name!r}: `embeddings` holds NaN or infinite values.")
+        if (self.prompt_tokens < 0).any():
+            row = int(np.flatnonzero(self.prompt_tokens < 0)[0])
+            raise ValueError(f"Benchmark {self.name!r}: `prompt_tokens` is negative at row {row}.")
+        self._validate_splits(n)
+
+    def _validate_splits(self, n: int) -> None:
+        names = set(self.splits)
+        if names != set(SPLIT_NAMES):
+            raise ValueError(f"Benchmark {self.name!r}: `splits` must have exactly the keys {list(SPLIT_NAMES)}, got {sorted(names)}.")
+        seen = np.zeros(n, dtype=np.int64)
+        for split, index in self.splits.items():
+            if index.ndim != 1:
+                raise ValueError(f"Benchmark {self.name!r}: `splits[{split!r}]` must be 1-D.")
+            if index.size == 0:
+                raise ValueError(f"Benchmark {self.name!r}: `splits[{split!r}]` is empty.")
+            if index.min() < 0 or index.max() >= n:
+                raise ValueError(f"Benchmark {self.name!r}: `splits[{split!r}]` has indices outside [0, {n}).")
+            np.add.at(seen, index, 1)
+        if (seen > 1).any():
+            row = int(np.flatnonzero(seen > 1)[0])
+            raise ValueError(f"Benchmark {self.name!r}: `splits` are not disjoint (row {row} is in more than one split).")
+        if (seen == 0).any():
+            row = int(np.flatnonzero(seen == 0)[0])
+            raise ValueError(f"Benchmark {self.name!r}: `splits` do not cover every row (row {row} is in no split).")
+
+    # ------------------------------------------------------------------ convenience
+    @property
+    def n_queries(self) -> int:
+        """Number of queries ``N``."""
+        return int(self.scores.shape[0])
+
+    @property
+    def n_models(self) -> int:
+        """Number of models ``K``."""
+        return len(self.models)
+
+    @property
+    def embedding_dim(self) -> int:
+        """Width ``d`` of the query features."""
+        return int(self.embeddings.shape[1])
+
+    def split_index(self, split: str) -> np.ndarray:
+        """Return the row indices of ``split``.
+
+        Raises:
+            ValueError: If ``split`` is not one of ``train``, ``val``, ``test``.
+        """
+        if split not in self.splits:
+            raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLIT_NAMES)}.")
+        return self.splits[split]
+
+    def with_splits(self, splits: Mapping[str, Sequence[int] | np.ndarray], **metadata: Any) -> Benchmark:
+        """Return the same data with other splits (arrays are shared, not copied)."""
+        return dataclasses.replace(self, splits=dict(splits), metadata={**self.metadata, **metadata})
+
+    def fingerprint(self) -> str:
+        """A short content hash: equal for equal data and splits, used as a cache key."""
+        digest = hashlib.sha256()
+        digest.update(self.name.encode())
+        digest.update("\x1f".join(self.models).encode())
+        for array in (self.scores, self.costs, self.embeddings, self.prompt_tokens):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        for split in SPLIT_NAMES:
+            digest.update(np.ascontiguousarray(self.splits[split]).tobytes())
+        return digest.hexdigest()[:16]
+
+    def summary(self) -> dict[str, Any]:
+        """Per-model mean score and USD per query, oracle figures and split sizes."""
+        best = self.scores.max(axis=1)
+        return {
+            "name": self.name,
+            "n_queries": self.n_queries,
+            "n_models": self.n_models,
+            "tasks": sorted({str(t) for t in self.task}),
+            "mean_score": dict(zip(self.models, self.scores.mean(axis=0).astype(float).tolist(), strict=True)),
+            "mean_usd": dict(zip(self.models, self.costs.mean(axis=0).astype(float).tolist(), strict=True)),
+            "oracle_accuracy": float(best.mean()),
+            "no_model_correct": float((best <= 0.0).mean()),
+            "splits": {k: int(v.size) for k, v in self.splits.items()},
+        }
+
+
+def _as_array(field: str, value: Any, *, dtype: Any) -> np.ndarray:
+    """Convert ``value`` to a fresh array, naming the field when that fails."""
+    try:
+        return np.array(value, dtype=dtype, copy=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Benchmark field `{field}` cannot be converted to {np.dtype(dtype)}: {exc}") from None
+
+
+def _check_range(name: str, field: str, array: np.ndarray, *, low: float, high: float, models: Sequence[str]) -> None:
+    """Raise a ``ValueError`` naming the first non-finite or out-of-range entry."""
+    finite = np.isfinite(array)
+    bad = ~finite | (array < low) | (array > high)
+    if bad.any():
+        row, col = (int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"Benchmark {name!r}: `{field}` must be finite and in [{low}, {high}]; "
+            f"row {row}, model {models[col]!r} holds {array[row, col]!r} ({int(bad.sum())} bad entries in all)."
+        )

@@ -1,0 +1,22 @@
+"""Registration of the ``Proteus-*-v0`` ids with Gymnasium (idempotent, JSON-able kwargs)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+ENTRY_POINT = "proteus_env.env:ProteusRoutingEnv"
+
+#: Registered id -> its (small, JSON-able) default kwargs.
+ENV_IDS: dict[str, dict[str, object]] = {
+    "Proteus-Synthetic-v0": {"benchmark": "synthetic"},
+    "Proteus-RouterBench-v0": {"benchmark": "routerbench"},
+    "Proteus-SPROUT-v0": {"benchmark": "sprout"},
+}
+
+
+def register_envs() -> None:
+    """Register every id once; calling it again changes nothing."""
+    for env_id, kwargs in ENV_IDS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs=dict(kwargs), disable_env_checker=False)
