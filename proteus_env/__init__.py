@@ -11,6 +11,7 @@ from proteus_env.loading import available_benchmarks, cached_benchmark, load_ben
 from proteus_env.registration import ENV_IDS, register_envs
 from proteus_env.routing_head import HeadConfig, HeadFit, RoutingHead, fit_routing_head
 from proteus_env.synthetic import make_synthetic_benchmark
+from proteus_env.vector import ProteusVectorEnv
 
 register_envs()
 
@@ -20,6 +21,7 @@ __all__ = [
     "HeadConfig",
     "HeadFit",
     "ProteusRoutingEnv",
+    "ProteusVectorEnv",
     "RoutingHead",
     "available_benchmarks",
     "cached_benchmark",

@@ -81,22 +81,19 @@ class Benchmark:
         n = self.scores.shape[0]
         if n == 0:
             raise ValueError(f"Benchmark {self.name!r}: `scores` has no rows; a benchmark needs queries.")
-        expected = {
-            "scores": (n, n_models),
-            "costs": (n, n_models),
-            "task": (n,),
-            "prompt_tokens": (n,),
-        }
+        rows = {"scores": n, "costs": self.costs.shape[0] if self.costs.ndim else -1, "task": len(self.task),
+                "embeddings": self.embeddings.shape[0] if self.embeddings.ndim else -1, "prompt_tokens": len(self.prompt_tokens)}
+        if self.prompts is not None:
+            rows["prompts"] = len(self.prompts)
+        if len(set(rows.values())) > 1:
+            raise ValueError(f"Benchmark {self.name!r}: fields disagree on the number of queries: {rows}.")
+        expected = {"scores": (n, n_models), "costs": (n, n_models), "task": (n,), "prompt_tokens": (n,)}
         for field, shape in expected.items():
             got = getattr(self, field).shape
             if got != shape:
                 raise ValueError(f"Benchmark {self.name!r}: `{field}` has shape {got}, expected {shape} (N={n}, K={n_models}).")
-        if self.embeddings.ndim != 2 or self.embeddings.shape[0] != n:
-            raise ValueError(
-                f"Benchmark {self.name!r}: `embeddings` has shape {self.embeddings.shape}, expected ({n}, d)."
-            )
-        if self.prompts is not None and self.prompts.shape != (n,):
-            raise ValueError(f"Benchmark {self.name!r}: `prompts` has shape {self.prompts.shape}, expected ({n},).")
+        if self.embeddings.ndim != 2:
+            raise ValueError(f"Benchmark {self.name!r}: `embeddings` has shape {self.embeddings.shape}, expected ({n}, d).")
         _check_range(self.name, "scores", self.scores, low=0.0, high=1.0, models=self.models)
         _check_range(self.name, "costs", self.costs, low=0.0, high=np.inf, models=self.models)
         if not np.isfinite(self.embeddings).all():
@@ -184,7 +181,13 @@ class Benchmark:
 
 
 def _as_array(field: str, value: Any, *, dtype: Any) -> np.ndarray:
-    """Convert ``value`` to a fresh array, naming the field when that fails."""
+    """Convert ``value`` to an array the benchmark owns, naming the field when that fails.
+
+    A read-only array of the right dtype (for example another benchmark's) is shared, not copied;
+    anything else is copied so that later changes by the caller cannot reach the benchmark.
+    """
+    if isinstance(value, np.ndarray) and value.dtype == np.dtype(dtype) and not value.flags.writeable:
+        return value
     try:
         return np.array(value, dtype=dtype, copy=True)
     except (TypeError, ValueError) as exc:

@@ -18,6 +18,15 @@ from proteus_env.routing_head import GAMMA_RANGE, HeadConfig, HeadFit, fit_routi
 ACTION_MODES = ("mu", "model")
 
 
+class UnsupportedRenderModeError(ValueError, TypeError):
+    """An unsupported ``render_mode``.
+
+    Also a ``TypeError`` because SB3's ``make_vec_env`` asks for ``render_mode="rgb_array"`` by
+    default and retries without it on ``TypeError``; pass ``env_kwargs={"render_mode": None}`` to
+    skip that round trip.
+    """
+
+
 class ProteusRoutingEnv(gym.Env):
     """Route a session of LLM queries under an accuracy target τ.
 
@@ -130,7 +139,7 @@ class ProteusRoutingEnv(gym.Env):
         if action_mode not in ACTION_MODES:
             raise ValueError(f"`action_mode` must be one of {list(ACTION_MODES)}, got {action_mode!r}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(f"`render_mode` must be None or one of {self.metadata['render_modes']}, got {render_mode!r}.")
+            raise UnsupportedRenderModeError(f"`render_mode` must be None or one of {self.metadata['render_modes']}, got {render_mode!r}.")
         if action_mode == "model" and learn_gamma:
             raise ValueError("`learn_gamma=True` needs `action_mode='mu'` (a model index has no γ).")
 

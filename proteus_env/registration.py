@@ -5,6 +5,7 @@ from __future__ import annotations
 import gymnasium as gym
 
 ENTRY_POINT = "proteus_env.env:ProteusRoutingEnv"
+VECTOR_ENTRY_POINT = "proteus_env.vector:ProteusVectorEnv"
 
 #: Registered id -> its (small, JSON-able) default kwargs.
 ENV_IDS: dict[str, dict[str, object]] = {
@@ -19,4 +20,4 @@ def register_envs() -> None:
     for env_id, kwargs in ENV_IDS.items():
         if env_id in gym.registry:
             continue
-        gym.register(id=env_id, entry_point=ENTRY_POINT, kwargs=dict(kwargs), disable_env_checker=False)
+        gym.register(id=env_id, entry_point=ENTRY_POINT, vector_entry_point=VECTOR_ENTRY_POINT, kwargs=dict(kwargs))

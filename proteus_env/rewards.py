@@ -10,11 +10,36 @@ from collections.abc import Callable
 
 WeightSchedule = float | str | Callable[[float], float]
 
+
+
+def tau_weight(tau: float) -> float:
+    """``w(τ) = τ``: more weight on quality for stricter targets."""
+    return tau
+
+
+def one_minus_tau_weight(tau: float) -> float:
+    """``w(τ) = 1 − τ``: more weight on cost for looser targets."""
+    return 1.0 - tau
+
+
+class Constant:
+    """A constant schedule ``w(τ) = value`` (picklable, unlike a lambda)."""
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    def __call__(self, tau: float) -> float:
+        return self.value
+
+    def __repr__(self) -> str:
+        return f"Constant({self.value})"
+
+
 SCHEDULES: dict[str, Callable[[float], float]] = {
-    "tau": lambda tau: tau,
-    "one_minus_tau": lambda tau: 1.0 - tau,
-    "one": lambda tau: 1.0,
-    "zero": lambda tau: 0.0,
+    "tau": tau_weight,
+    "one_minus_tau": one_minus_tau_weight,
+    "one": Constant(1.0),
+    "zero": Constant(0.0),
 }
 
 
@@ -33,4 +58,4 @@ def resolve_schedule(schedule: WeightSchedule, *, argument: str) -> Callable[[fl
     value = float(schedule)
     if value != value or value in (float("inf"), float("-inf")):
         raise ValueError(f"`{argument}` must be finite, got {schedule!r}.")
-    return lambda tau: value
+    return Constant(value)

@@ -1,0 +1,168 @@
+"""``ProteusVectorEnv``: many routing sessions stepped at once with numpy (the batched path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from proteus_env.env import ProteusRoutingEnv
+
+
+class ProteusVectorEnv(VectorEnv):
+    """``num_envs`` independent sessions of :class:`~proteus_env.ProteusRoutingEnv`, batched.
+
+    Same observations, actions, rewards and ``info`` keys as the single environment (``info``
+    values are arrays over sessions), computed with one numpy expression per step instead of a
+    Python loop over environments. All sessions have the same length, so they end together and
+    are reset in the same step (``AutoresetMode.SAME_STEP``; the last observation and info are in
+    ``info["final_obs"]`` and ``info["final_info"]``). ``action_mode="model"`` and
+    ``include_query`` are supported; learned γ too.
+
+    Args:
+        num_envs: Number of parallel sessions.
+        **env_kwargs: Arguments of :class:`~proteus_env.ProteusRoutingEnv`.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int, **env_kwargs: Any) -> None:
+        if int(num_envs) != num_envs or num_envs < 1:
+            raise ValueError(f"`num_envs` must be a positive integer, got {num_envs!r}.")
+        env_kwargs.pop("render_mode", None)
+        self.template = ProteusRoutingEnv(**env_kwargs)
+        self.num_envs = int(num_envs)
+        self.single_observation_space = self.template.observation_space
+        self.single_action_space = self.template.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        t = self.template
+        self._rows_pool = t.benchmark.split_index(t.split)
+        self._scores = t.benchmark.scores
+        self._costs = t.benchmark.costs
+        self._cost_norm = t.head_fit.cost_norm
+        self._p_hat = t.head_fit.p_hat
+        self._cost_hat = t.head_fit.cost_hat
+        head = t.head_fit.head
+        self._prior = head.config.quality_scale * head.quality_prior
+        self._cost_scale = head.config.cost_scale
+        self._gamma = head.config.gamma
+        self._rng = np.random.default_rng()
+        self._session = np.zeros((self.num_envs, t.session_length), dtype=np.int64)
+        self._tau = np.zeros(self.num_envs)
+        self._t = 0
+        self._score_sum = np.zeros(self.num_envs)
+        self._usd_sum = np.zeros(self.num_envs)
+        self._arange = np.arange(self.num_envs)
+
+    # ------------------------------------------------------------------ λ setters
+    def set_lambda_table(self, values: Any, bin_edges: Any = None) -> None:
+        """Set one λ per τ-bin for every session (see :meth:`ProteusRoutingEnv.set_lambda_table`)."""
+        self.template.set_lambda_table(values, bin_edges)
+
+    def set_lagrange_multiplier(self, value: float) -> None:
+        """Set one global λ for every session."""
+        self.template.set_lagrange_multiplier(value)
+
+    def _lambdas(self) -> np.ndarray:
+        values, edges = self.template._lambda_values, self.template._lambda_edges
+        return values[np.searchsorted(edges[1:-1], self._tau, side="right")]
+
+    # ------------------------------------------------------------------ API
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Start ``num_envs`` new sessions; ``options={"tau": τ or (num_envs,) array}`` fixes targets."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed if isinstance(seed, int) else list(seed))
+        options = options or {}
+        low, high = self.template.tau_range
+        if options.get("tau") is not None:
+            tau = np.broadcast_to(np.asarray(options["tau"], dtype=np.float64), (self.num_envs,)).copy()
+            for value in tau:
+                self.template._check_tau(value)
+        else:
+            tau = self._rng.uniform(low, high, size=self.num_envs)
+        self._start(tau)
+        return self._observation(), {"tau": self._tau.copy(), "lambda": self._lambdas()}
+
+    def _start(self, tau: np.ndarray) -> None:
+        t = self.template
+        self._tau = tau
+        self._wq = np.array([t._w_q(float(x)) for x in tau])
+        self._wc = np.array([t._w_c(float(x)) for x in tau])
+        self._session = self._rows_pool[self._rng.integers(0, self._rows_pool.size, size=(self.num_envs, t.session_length))]
+        self._t = 0
+        self._score_sum[:] = 0.0
+        self._usd_sum[:] = 0.0
+
+    def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Route the current query of every session."""
+        rows = self._session[:, self._t]
+        info: dict[str, Any] = {}
+        if self.template.action_mode == "model":
+            model = self._check_models(actions)
+        else:
+            mu, gamma = self._check_mu(actions)
+            weight = (1.0 - mu) ** gamma * self._cost_scale
+            score = self._p_hat[rows] + mu[:, None] * self._prior - weight[:, None] * self._cost_hat[rows]
+            model = score.argmax(axis=1)
+            info["mu"] = mu
+            if self.template.learn_gamma:
+                info["gamma"] = gamma
+        y = self._scores[rows, model].astype(np.float64)
+        usd = self._costs[rows, model]
+        lam = self._lambdas()
+        reward = self._wq * y - self._wc * self._cost_norm[rows, model] + lam * (y - self._tau)
+        self._score_sum += y
+        self._usd_sum += usd
+        self._t += 1
+        info.update({"cost": self._tau - y, "score": y, "usd_cost": usd, "model_index": model, "tau": self._tau.copy(), "lambda": lam})
+        terminated = np.full(self.num_envs, self._t >= self.template.session_length)
+        if terminated[0]:
+            accuracy = self._score_sum / self.template.session_length
+            info.update({"session_accuracy": accuracy, "session_usd_cost": self._usd_sum.copy(), "is_success": accuracy >= self._tau})
+            self._t -= 1
+            final_obs = self._observation()
+            low, high = self.template.tau_range
+            self._start(self._rng.uniform(low, high, size=self.num_envs))
+            obs = self._observation()
+            info = {"final_obs": final_obs, "final_info": info, "_final_obs": terminated.copy(), "_final_info": terminated.copy()}
+        else:
+            obs = self._observation()
+        return obs, reward.astype(np.float64), terminated, np.zeros(self.num_envs, dtype=bool), info
+
+    # ------------------------------------------------------------------ helpers
+    def _observation(self) -> dict[str, np.ndarray]:
+        rows = self._session[:, self._t]
+        obs = {
+            "p_hat": self._p_hat[rows],
+            "cost_hat": self._cost_hat[rows],
+            "tau": self._tau.astype(np.float32)[:, None],
+            "lambda": self._lambdas().astype(np.float32)[:, None],
+        }
+        if self.template.include_query:
+            obs["query"] = self.template.benchmark.embeddings[rows]
+        return obs
+
+    def _check_mu(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
+        width = 2 if self.template.learn_gamma else 1
+        try:
+            values = np.asarray(actions, dtype=np.float64).reshape(self.num_envs, width)
+        except (TypeError, ValueError):
+            raise ValueError(f"Actions must be numeric with shape ({self.num_envs}, {width}), got {np.shape(actions)}.") from None
+        bad = ~((values >= 0.0) & (values <= 1.0))  # also catches NaN
+        if bad.any():
+            i = int(np.argwhere(bad)[0][0])
+            raise ValueError(f"Action of session {i} must be finite and in [0, 1], got {values[i].tolist()}.")
+        mu = values[:, 0]
+        if width == 2:
+            return mu, 2.0 + 6.0 * values[:, 1]
+        return mu, np.full(self.num_envs, self._gamma)
+
+    def _check_models(self, actions: Any) -> np.ndarray:
+        values = np.asarray(actions).reshape(-1)
+        k = self.template.benchmark.n_models
+        if values.size != self.num_envs or not np.issubdtype(values.dtype, np.integer) or (values < 0).any() or (values >= k).any():
+            raise ValueError(f"Actions must be {self.num_envs} integer model indices in [0, {k - 1}], got {values.tolist()}.")
+        return values.astype(np.int64)

@@ -1,0 +1,118 @@
+import numpy as np
+import pytest
+
+from proteus_env import HeadConfig, RoutingHead, fit_routing_head
+from proteus_env.routing_head import fixed_mu_frontier
+
+
+@pytest.fixture(scope="module")
+def fit(small_benchmark):
+    return fit_routing_head(small_benchmark, seed=0)
+
+
+def test_predictions_have_the_right_shape_and_range(fit, small_benchmark):
+    n, k = small_benchmark.scores.shape
+    for array in (fit.p_hat, fit.cost_hat, fit.cost_norm):
+        assert array.shape == (n, k) and array.dtype == np.float32
+        assert np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1
+        assert not array.flags.writeable
+
+
+def test_train_rows_are_cross_fitted_not_in_sample(fit, small_benchmark):
+    """Out-of-fold train predictions are no more optimistic than test ones (in-sample ones would be)."""
+    head = fit.head
+    train = small_benchmark.splits["train"]
+    in_sample, _ = head.predict(small_benchmark.embeddings[train], small_benchmark.prompt_tokens[train])
+    scores = small_benchmark.scores[train]
+    brier_oof = np.mean((fit.p_hat[train] - scores) ** 2)
+    brier_in = np.mean((in_sample - scores) ** 2)
+    assert brier_oof > brier_in  # in-sample fit looks better than it is
+    assert not np.allclose(in_sample, fit.p_hat[train])
+    test = small_benchmark.splits["test"]
+    fresh, _ = head.predict(small_benchmark.embeddings[test], small_benchmark.prompt_tokens[test])
+    np.testing.assert_allclose(fresh, fit.p_hat[test], atol=1e-5)  # val/test rows use the full fit
+
+
+def test_predicted_correctness_is_calibrated_on_validation(fit, small_benchmark):
+    val = small_benchmark.splits["val"]
+    np.testing.assert_allclose(fit.p_hat[val].mean(axis=0), small_benchmark.scores[val].mean(axis=0), atol=0.02)
+
+
+def test_cost_predictor_orders_models_like_real_costs(fit, small_benchmark):
+    test = small_benchmark.splits["test"]
+    real = np.log(small_benchmark.costs[test]).mean(axis=0)
+    predicted = fit.cost_hat[test].mean(axis=0)
+    assert np.corrcoef(real, predicted)[0, 1] > 0.95
+
+
+def test_fit_is_cached_per_benchmark_seed_and_config(small_benchmark, fit):
+    assert fit_routing_head(small_benchmark, seed=0) is fit
+    assert fit_routing_head(small_benchmark, seed=1) is not fit
+    assert fit_routing_head(small_benchmark, seed=0, config=HeadConfig(gamma=4.0)) is not fit
+
+
+def test_score_and_argmax_match_a_brute_force_loop(fit):
+    rng = np.random.default_rng(0)
+    p_hat, c_hat = fit.p_hat[:200], fit.cost_hat[:200]
+    mu = rng.random(200)
+    gamma = rng.uniform(2, 8, 200)
+    head = fit.head
+    cfg = head.config
+    expected = []
+    for i in range(200):
+        best, best_k = -np.inf, -1
+        for k in range(head.n_models):
+            s = p_hat[i, k] + mu[i] * cfg.quality_scale * head.quality_prior[k] - (1 - mu[i]) ** gamma[i] * cfg.cost_scale * c_hat[i, k]
+            if s > best:
+                best, best_k = s, k
+        expected.append(best_k)
+    np.testing.assert_array_equal(head.route(p_hat, c_hat, mu, gamma), expected)
+    matrix = fit.score_matrix[:200]
+    via_matrix = [int(np.dot([1.0, mu[i], (1 - mu[i]) ** gamma[i]], matrix[i]).argmax()) for i in range(200)]
+    np.testing.assert_array_equal(via_matrix, expected)
+
+
+def test_mu_spans_the_cost_quality_frontier(small_benchmark, fit):
+    frontier = fixed_mu_frontier(small_benchmark, fit, np.linspace(0, 1, 101), split="test")
+    acc, usd = frontier["accuracy"], frontier["usd_per_1k"]
+    cheapest = int(np.argmin(small_benchmark.costs.mean(axis=0)))
+    # mu = 0 is the cheap end, mu = 1 the accurate end
+    assert usd[0] <= 1.5 * 1000 * small_benchmark.costs[small_benchmark.splits["test"], cheapest].mean()
+    assert acc[-1] >= small_benchmark.scores[small_benchmark.splits["test"]].mean(axis=0).max() - 0.02
+    # accuracy rises with mu (allowing sampling wiggles of a point)
+    assert np.all(np.diff(np.maximum.accumulate(acc)) >= 0) and np.all(acc >= np.maximum.accumulate(acc) - 0.01)
+    # the rise is spread over at least half of mu's range, not squeezed into a sliver
+    low, high = acc[0], acc.max()
+    mu10 = frontier["mu"][np.argmax(acc >= low + 0.1 * (high - low))]
+    mu90 = frontier["mu"][np.argmax(acc >= low + 0.9 * (high - low))]
+    assert mu90 - mu10 >= 0.45, (mu10, mu90)
+
+
+def test_head_save_load_round_trip(tmp_path, fit, small_benchmark):
+    fit.head.save(tmp_path)
+    loaded = RoutingHead.load(tmp_path)
+    rows = small_benchmark.splits["test"][:50]
+    a = fit.head.predict(small_benchmark.embeddings[rows], small_benchmark.prompt_tokens[rows])
+    b = loaded.predict(small_benchmark.embeddings[rows], small_benchmark.prompt_tokens[rows])
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert loaded.config == fit.head.config and loaded.models == fit.head.models
+
+
+def test_head_load_names_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="routing_head"):
+        RoutingHead.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("embeddings", "tokens", "message"),
+    [
+        (np.zeros((3, 5)), np.ones(3), "embeddings"),
+        (np.full((3, 32), np.nan), np.ones(3), "NaN"),
+        (np.zeros((3, 32)), np.ones(4), "prompt_tokens"),
+        (np.zeros((3, 32)), -np.ones(3), "prompt_tokens"),
+    ],
+)
+def test_head_rejects_bad_queries(fit, embeddings, tokens, message):
+    with pytest.raises(ValueError, match=message):
+        fit.head.predict(embeddings, tokens)
