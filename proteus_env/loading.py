@@ -69,7 +69,9 @@ def _import_optional_loaders() -> None:
         return
     try:
         from proteus_env.loaders import register_loaders
-    except ImportError:
+    except ModuleNotFoundError as exc:  # only a missing loaders package; a broken one must surface
+        if exc.name != "proteus_env.loaders":
+            raise
         _FACTORIES.setdefault("routerbench", _not_yet("routerbench"))
         _FACTORIES.setdefault("sprout", _not_yet("sprout"))
         return

@@ -1,0 +1,165 @@
+"""``proteus data``: inspect, download and embed the routing benchmarks.
+
+Subcommands::
+
+    proteus data info --benchmark routerbench --path routerbench_0shot.pkl
+    proteus data download routerbench [--variant 5shot]
+    proteus data embed routerbench --encoder tfidf-svd [--path FILE]
+
+``info`` prints the numbers of prompts, models and tasks; each model's mean score and mean USD
+per query, and the share of queries the oracle sends to it; the oracle's accuracy and cost (the
+oracle takes the cheapest model among those with the query's best score); and the share of
+prompts that no model gets right. It reads the file only (no embeddings are computed).
+
+The main ``proteus`` CLI calls :func:`add_data_subparser` and dispatches to :func:`run_data`
+(also set as the parser's ``func`` default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+BENCHMARKS: tuple[str, ...] = ("routerbench", "sprout", "synthetic")
+
+
+def add_data_subparser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``data`` and its subcommands on an ``argparse`` subparsers object.
+
+    Args:
+        subparsers: The object returned by ``parser.add_subparsers()``.
+
+    Returns:
+        The ``data`` parser (its ``func`` default is :func:`run_data`).
+    """
+    data = subparsers.add_parser("data", help="inspect, download and embed the routing benchmarks",
+                                 description="Inspect, download and embed the routing benchmarks (RouterBench, SPROUT).")
+    commands = data.add_subparsers(dest="data_command", metavar="{info,download,embed}")
+    commands.required = True
+
+    info = commands.add_parser("info", help="prompts, models, tasks, per-model means, oracle and no-model-correct share")
+    info.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="benchmark name")
+    info.add_argument("--path", default=None, help="data file (RouterBench: CSV, pickle or parquet) or directory (SPROUT)")
+    _add_common(info)
+
+    download = commands.add_parser("download", help="fetch the pinned files from the Hugging Face hub into $PROTEUS_HOME/data")
+    download.add_argument("name", choices=("routerbench", "sprout"), help="benchmark name")
+    download.add_argument("--variant", default=None, help="routerbench: 0shot | 5shot; sprout: SPROUT | SPROUT-o3mini")
+
+    embed = commands.add_parser("embed", help="compute (or reuse) the cached prompt embeddings of a benchmark")
+    embed.add_argument("name", choices=("routerbench", "sprout"), help="benchmark name")
+    embed.add_argument("--encoder", default="tfidf-svd", help="encoder name (tfidf-svd, sentence-transformers, ...)")
+    embed.add_argument("--dim", type=int, default=None, help="output width of encoders that take one (tfidf-svd)")
+    embed.add_argument("--path", default=None, help="data file or directory (default: look it up)")
+    embed.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split (RouterBench)")
+    _add_common(embed)
+
+    data.set_defaults(func=run_data)
+    return data
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--variant", default=None, help="routerbench: 0shot | 5shot; sprout: SPROUT | SPROUT-o3mini")
+    parser.add_argument("--drop-tasks", nargs="*", default=[], metavar="PREFIX", help="drop tasks whose name starts with PREFIX")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="unpickle a RouterBench pickle that matches no pinned release")
+    parser.add_argument("--missing", choices=("raise", "drop"), default="raise", help="rows with missing cells: raise or drop")
+
+
+def run_data(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """Run a ``data`` subcommand.
+
+    Returns:
+        0 on success, 1 when the data cannot be found or read (the reason goes to stderr).
+    """
+    out = out or sys.stdout
+    err = err or sys.stderr
+    handlers = {"info": _info, "download": _download, "embed": _embed}
+    try:
+        return handlers[args.data_command](args, out)
+    except (FileNotFoundError, ValueError, ImportError) as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+
+
+# ---------------------------------------------------------------------- info
+def _info(args: argparse.Namespace, out: TextIO) -> int:
+    from proteus_env.loaders import load_table, summarize_outcomes
+
+    if args.benchmark == "synthetic":
+        if args.path:
+            raise ValueError("the synthetic benchmark is generated, it takes no --path")
+        from proteus_env import load_benchmark
+
+        bench = load_benchmark("synthetic")
+        header = {"benchmark": "synthetic (generated, seed 0)", "source": "proteus_env.synthetic"}
+        models, task, scores, costs = bench.models, bench.task, bench.scores, bench.costs
+    else:
+        table = load_table(args.benchmark, args.path, variant=args.variant, drop_tasks=tuple(args.drop_tasks),
+                           trust_pickle=args.trust_pickle, missing=args.missing)
+        variant = table.metadata.get("variant")
+        header = {"benchmark": f"{args.benchmark}{f' ({variant})' if variant else ''}",
+                  "source": str(table.metadata.get("source"))}
+        models, task, scores, costs = table.models, table.task, table.scores, table.costs
+    summary = summarize_outcomes(tuple(models), scores, costs)
+    n = int(scores.shape[0])
+    lines = [f"{'benchmark':<10} {header['benchmark']}", f"{'source':<10} {header['source']}", f"{'prompts':<10} {n}",
+             f"{'models':<10} {len(models)}", f"{'tasks':<10} {len(set(map(str, task)))}", ""]
+    width = max(28, *(len(m) for m in models))
+    lines.append(f"{'model':<{width}}  {'mean score':>10}  {'mean USD/query':>14}  {'oracle share':>12}")
+    order = sorted(models, key=lambda m: (-summary["mean_score"][m], m))
+    for model in order:
+        lines.append(f"{model:<{width}}  {summary['mean_score'][model]:>10.4f}  {summary['mean_usd'][model]:>14.6f}  "
+                     f"{summary['oracle_share'][model]:>11.1%}")
+    oracle_label = "oracle (cheapest best model)"
+    lines.append(f"{oracle_label:<{width}}  {summary['oracle_accuracy']:>10.4f}  {summary['oracle_usd']:>14.6f}")
+    none = summary["no_model_correct"]
+    lines.append("")
+    lines.append(f"prompts with no model correct: {none:.2%} ({round(none * n)} of {n})")
+    print("\n".join(lines), file=out)
+    return 0
+
+
+# ---------------------------------------------------------------------- download
+def _download(args: argparse.Namespace, out: TextIO) -> int:
+    from proteus_env.loaders import download
+
+    for path in download(args.name, variant=args.variant):
+        print(f"downloaded {path}", file=out)
+    return 0
+
+
+# ---------------------------------------------------------------------- embed
+def _embed(args: argparse.Namespace, out: TextIO) -> int:
+    from proteus_env import load_benchmark
+
+    kwargs: dict[str, Any] = {"split_seed": args.split_seed, "encoder": args.encoder, "drop_tasks": tuple(args.drop_tasks),
+                              "trust_pickle": args.trust_pickle, "missing": args.missing}
+    if args.dim is not None:
+        kwargs["encoder_kwargs"] = {"dim": args.dim}
+    if args.variant is not None:
+        kwargs["variant"] = args.variant
+    start = time.perf_counter()
+    bench = load_benchmark(args.name, data_path=args.path, **kwargs)
+    seconds = time.perf_counter() - start
+    meta = bench.metadata
+    state = "read from cache" if meta.get("embedding_cache_hit") else "computed"
+    print(f"{bench.n_queries} prompts embedded with {meta.get('encoder')} (d={bench.embedding_dim}): {state} in {seconds:.1f} s",
+          file=out)
+    print(f"cache file: {meta.get('embedding_cache_file')}", file=out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point: ``python -m agents.cli_data data info ...``."""
+    parser = argparse.ArgumentParser(prog="proteus")
+    add_data_subparser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return run_data(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
