@@ -1,0 +1,748 @@
+"""Baseline routers, all behind one interface and on equal information.
+
+Every router is built on the same :class:`~proteus_env.benchmark.Benchmark` (same splits) and the
+same :class:`~proteus_env.routing_head.HeadFit` (same p̂ and the same per-query normalized cost
+estimate ĉ). ``router.route(queries, tau)`` returns one model index per query, where ``queries``
+is either an int array of benchmark row indices (predictions are looked up in the fit) or a float
+``(n, d)`` array of new embeddings together with ``prompt_tokens`` (the head predicts them).
+
+Routers and what they calibrate (on the validation split only, to the target
+τ' = :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``margin``) with
+n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``), ``margin``
+being ``None`` (τ' = τ) or a one-sided confidence level: the same option, and the same margin, as
+the trained router's calibration in ``agents.calibration``):
+
+==================  =========================================================================
+``oracle``          cheapest model with the best realized score per query (rows only)
+``best_fixed``      the model with the highest train mean score
+``cheapest``        the model with the lowest train mean USD cost
+``random``          a uniformly random model per query (seeded)
+``zero_router``     random mix of the two validation cost–quality hull models bracketing τ';
+                    calibrates the mixing probability ``q``
+``carrot``          ``argmax (1 − m)·p̂ − m·ĉ``; calibrates ``m`` (CARROT, Somerstep et al. 2025)
+``knn``, ``mlp``    RouterBench-style predictive routers (Hu et al. 2024): a KNN / MLP regressor
+                    of per-model score on the embeddings, fitted on train, routed by
+                    ``argmax w·ŝ − ĉ``; calibrates the willingness to pay ``w`` like CARROT
+``omnirouter``      batch Lagrangian (OmniRouter-style, Mei et al. 2025): minimize Σ ĉ subject to
+                    mean p̂ ≥ α over the batch; ``calibrated=True`` calibrates ``α``,
+                    ``calibrated=False`` uses α = τ' on raw p̂ (the failure mode PROTEUS reports)
+==================  =========================================================================
+
+"Calibrated" means: among the router's settings, the cheapest one whose *realized* validation
+accuracy meets τ'. Routing the validation rows with the chosen setting reproduces that accuracy
+exactly, so every calibrated router meets τ' on validation by construction whenever some setting
+can (``Calibration.feasible``); otherwise it falls back to its most accurate setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import warnings
+from collections.abc import Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from proteus_env.benchmark import Benchmark
+from proteus_env.metrics import (
+    check_tau,
+    effective_sample_size,
+    nondecreasing_hull,
+    one_sided_margin,
+    oracle_choice,
+    routing_outcome,
+)
+from proteus_env.routing_head import HeadFit
+
+#: Trade-off grid of CARROT / KNN / MLP: ``m = r / (1 + r)`` for a log-spaced cost-to-quality
+#: ratio ``r`` ∈ [1e-4, 1e3], plus the ends ``m = 0`` (quality only) and ``m = 1`` (cost only).
+#: Log spacing resolves the accurate end, where the useful ratios are small.
+TRADEOFF_GRID: np.ndarray = np.concatenate([[0.0], (r := np.logspace(-4, 3, 281)) / (1.0 + r), [1.0]])
+#: Number of α values the calibrated OmniRouter tries between its cheapest and best α.
+ALPHA_GRID_SIZE = 201
+
+
+@runtime_checkable
+class Router(Protocol):
+    """What every router offers: a ``name`` and ``route``."""
+
+    name: str
+
+    def route(self, queries: Any, tau: float, *, prompt_tokens: Any = None) -> np.ndarray:
+        """Model index ``(n,)`` int64 for each query at accuracy target ``tau``."""
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """What a calibrated router chose for one accuracy target, and how it did on validation.
+
+    Attributes:
+        tau: The requested accuracy target τ.
+        target: The calibration target τ' (τ plus the one-sided margin, if any).
+        parameter: Name of the calibrated setting (``"m"``, ``"alpha"``, ``"q"``).
+        value: Its calibrated value.
+        val_accuracy: Realized validation accuracy with that setting.
+        val_usd_per_1k: Realized validation USD per 1K queries with that setting.
+        feasible: Whether ``val_accuracy >= target`` (otherwise the most accurate setting).
+        details: Router-specific extras (e.g. the willingness to pay, the hull models).
+    """
+
+    tau: float
+    target: float
+    parameter: str
+    value: float
+    val_accuracy: float
+    val_usd_per_1k: float
+    feasible: bool
+    details: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Batch:
+    """A batch of queries with everything a router may need."""
+
+    p_hat: np.ndarray  # (n, K) float64
+    c_hat: np.ndarray  # (n, K) float64
+    embeddings: np.ndarray  # (n, d)
+    rows: np.ndarray | None  # (n,) benchmark rows, or None for new queries
+
+
+# ---------------------------------------------------------------------------- base classes
+class BaseRouter:
+    """Holds the benchmark and the head fit; resolves queries into predictions.
+
+    Args:
+        benchmark: The benchmark (its splits define train / validation).
+        fit: The routing head fitted on ``benchmark`` (``fit_routing_head(benchmark, seed=...)``).
+    """
+
+    name = "base"
+
+    def __init__(self, benchmark: Benchmark, fit: HeadFit) -> None:
+        shape = (benchmark.n_queries, benchmark.n_models)
+        if fit.p_hat.shape != shape or fit.cost_hat.shape != shape:
+            raise ValueError(f"`fit` predictions have shape {fit.p_hat.shape}, expected {shape}: fit the head on this benchmark.")
+        if tuple(fit.head.models) != tuple(benchmark.models):
+            raise ValueError("`fit` was fitted on other models than `benchmark`'s.")
+        self.benchmark = benchmark
+        self.fit = fit
+
+    def route(self, queries: Any, tau: float, *, prompt_tokens: Any = None) -> np.ndarray:
+        """Route a batch of queries at accuracy target ``tau``.
+
+        Args:
+            queries: ``(n,)`` int benchmark row indices, or ``(n, d)`` float embeddings of new queries.
+            tau: Accuracy target in [0, 1].
+            prompt_tokens: ``(n,)`` prompt lengths; required with embeddings, not allowed with rows.
+
+        Returns:
+            ``(n,)`` int64 model indices.
+
+        Raises:
+            ValueError: On τ outside [0, 1], malformed queries, or rows for a router that cannot
+                use them (or embeddings for one that needs rows).
+        """
+        tau = check_tau(tau)
+        return np.asarray(self._route(self._batch(queries, prompt_tokens), tau), dtype=np.int64)
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        raise NotImplementedError
+
+    def _batch(self, queries: Any, prompt_tokens: Any) -> _Batch:
+        array = np.asarray(queries)
+        if array.ndim == 1 and array.dtype.kind in "iu":
+            if prompt_tokens is not None:
+                raise ValueError("`prompt_tokens` is only for new queries given as embeddings, not for row indices.")
+            if array.size == 0:
+                raise ValueError("`queries` is empty.")
+            if array.min() < 0 or array.max() >= self.benchmark.n_queries:
+                raise ValueError(f"Row indices must lie in [0, {self.benchmark.n_queries}).")
+            rows = array.astype(np.int64)
+            return _Batch(
+                p_hat=self.fit.p_hat[rows].astype(np.float64),
+                c_hat=self.fit.cost_hat[rows].astype(np.float64),
+                embeddings=self.benchmark.embeddings[rows],
+                rows=rows,
+            )
+        if array.ndim == 2 and array.dtype.kind == "f":
+            if prompt_tokens is None:
+                raise ValueError("New queries given as embeddings need `prompt_tokens`.")
+            if array.shape[0] == 0:
+                raise ValueError("`queries` is empty.")
+            p_hat, c_hat = self.fit.head.predict(array, np.asarray(prompt_tokens))
+            return _Batch(p_hat=p_hat.astype(np.float64), c_hat=c_hat.astype(np.float64), embeddings=array, rows=None)
+        raise ValueError(
+            f"`queries` must be a 1-D int array of row indices or a 2-D float (n, d) array of embeddings, "
+            f"got shape {array.shape} and dtype {array.dtype}."
+        )
+
+    def _split_outcome(self, split: str, choice: np.ndarray) -> tuple[float, float]:
+        rows = self.benchmark.split_index(split)
+        return routing_outcome(self.benchmark.scores[rows], self.benchmark.costs[rows], choice)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+class CalibratedRouter(BaseRouter):
+    """A router with a setting calibrated to τ on the validation split.
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        margin: ``None`` (calibrate to τ) or a one-sided confidence level in (0, 1) (calibrate to
+            :func:`~proteus_env.metrics.one_sided_margin`).
+        deploy_queries: Size of the deployment sample the margin also covers (default: as many
+            as validation); see :func:`~proteus_env.metrics.effective_sample_size`.
+    """
+
+    base_name = "calibrated"
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+    ) -> None:
+        super().__init__(benchmark, fit)
+        is_level = isinstance(margin, numbers.Real) and not isinstance(margin, bool) and 0.0 < float(margin) < 1.0
+        if margin is not None and not is_level:
+            raise ValueError(f"`margin` must be None or a confidence level in (0, 1), got {margin!r}.")
+        self.margin = None if margin is None else float(margin)
+        self.val_rows = benchmark.split_index("val")
+        #: Sample size behind the margin (validation and deployment noise together).
+        self.margin_sample_size = effective_sample_size(int(self.val_rows.size), deploy_queries)
+        self._cache: dict[float, Calibration] = {}
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        """``base_name``, suffixed with the margin when there is one (``carrot[margin=0.95]``)."""
+        return self.base_name if self.margin is None else f"{self.base_name}[margin={self.margin:g}]"
+
+    def target(self, tau: float) -> float:
+        """Return the calibration target τ' for ``tau`` (τ plus the one-sided margin, if any)."""
+        return one_sided_margin(tau, self.margin_sample_size, self.margin)
+
+    def calibrate(self, tau: float) -> Calibration:
+        """Return the calibrated setting for ``tau`` (cached per τ)."""
+        tau = check_tau(tau)
+        if tau not in self._cache:
+            self._cache[tau] = self._calibrate(tau, self.target(tau))
+        return self._cache[tau]
+
+    def _calibrate(self, tau: float, target: float) -> Calibration:
+        raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------- simple baselines
+class OracleRouter(BaseRouter):
+    """Per query, the cheapest model with the best realized score (needs benchmark rows)."""
+
+    name = "oracle"
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        if batch.rows is None:
+            raise ValueError("The oracle needs realized scores: pass benchmark row indices, not embeddings.")
+        return oracle_choice(self.benchmark.scores[batch.rows], self.benchmark.costs[batch.rows])
+
+
+class FixedModelRouter(BaseRouter):
+    """Send every query to one model.
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        model_index: The model.
+        name: The router's name.
+    """
+
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, model_index: int, *, name: str | None = None) -> None:
+        super().__init__(benchmark, fit)
+        if not 0 <= int(model_index) < benchmark.n_models:
+            raise ValueError(f"`model_index` must be in [0, {benchmark.n_models}), got {model_index!r}.")
+        self.model_index = int(model_index)
+        self.name = name or f"fixed[{benchmark.models[self.model_index]}]"
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        return np.full(batch.p_hat.shape[0], self.model_index, dtype=np.int64)
+
+
+def best_fixed_router(benchmark: Benchmark, fit: HeadFit) -> FixedModelRouter:
+    """Route everything to the model with the highest train mean score (ties: lower train mean cost)."""
+    train = benchmark.split_index("train")
+    score = benchmark.scores[train].mean(axis=0)
+    cost = benchmark.costs[train].mean(axis=0)
+    return FixedModelRouter(benchmark, fit, int(np.lexsort((cost, -score))[0]), name="best_fixed")
+
+
+def cheapest_router(benchmark: Benchmark, fit: HeadFit) -> FixedModelRouter:
+    """Route everything to the model with the lowest train mean USD cost (ties: higher train mean score)."""
+    train = benchmark.split_index("train")
+    score = benchmark.scores[train].mean(axis=0)
+    cost = benchmark.costs[train].mean(axis=0)
+    return FixedModelRouter(benchmark, fit, int(np.lexsort((-score, cost))[0]), name="cheapest")
+
+
+class RandomRouter(BaseRouter):
+    """A uniformly random model per query; the same batch gets the same draw (seeded per call).
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        seed: Seed of the draw.
+    """
+
+    name = "random"
+
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, *, seed: int = 0) -> None:
+        super().__init__(benchmark, fit)
+        self.seed = int(seed)
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        return np.random.default_rng(self.seed).integers(0, self.benchmark.n_models, size=batch.p_hat.shape[0])
+
+
+# ---------------------------------------------------------------------------- zero router
+class ZeroRouter(CalibratedRouter):
+    """Random mix of the two cost–quality hull models that bracket τ' (RouterBench's zero router).
+
+    The hull is the :func:`~proteus_env.metrics.nondecreasing_hull` of the fixed models'
+    validation (USD, accuracy) points. For τ' between hull models ``lo`` and ``hi``, each query
+    goes to ``hi`` with probability ``q``, to ``lo`` otherwise. ``q`` is calibrated on validation:
+    every row carries a fixed uniform draw ``u``, a query goes to ``hi`` when ``u < q``, and ``q``
+    is the smallest value whose realized validation accuracy meets τ'. New queries (embeddings)
+    get fresh seeded draws. Below the cheapest hull model's accuracy everything goes to it; above
+    the best one's, everything goes to the best (infeasible).
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        margin: ``None`` or a one-sided confidence level.
+        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+        seed: Seed of the per-row draws.
+    """
+
+    base_name = "zero_router"
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+        self.seed = int(seed)
+        self._u = np.random.default_rng(self.seed).random(benchmark.n_queries)
+        n_val = self.val_rows.size
+        outcomes = np.array([self._split_outcome("val", np.full(n_val, k)) for k in range(benchmark.n_models)])
+        accuracy, usd = outcomes[:, 0], outcomes[:, 1]  # exactly what routing the val rows gives
+        hull_usd, hull_acc = nondecreasing_hull(usd, accuracy)
+        #: Model indices of the hull vertices, cheapest first (accuracy strictly increasing).
+        self.hull_models: tuple[int, ...] = tuple(
+            int(np.flatnonzero((usd == x) & (accuracy == y))[0]) for x, y in zip(hull_usd, hull_acc, strict=True)
+        )
+        self._hull_accuracy = hull_acc
+
+    def _calibrate(self, tau: float, target: float) -> Calibration:
+        models, acc = self.hull_models, self._hull_accuracy
+        if target <= acc[0]:
+            lo = hi = models[0]
+            q = 0.0
+        elif target > acc[-1]:
+            lo = hi = models[-1]
+            q = 1.0
+        else:
+            i = int(np.searchsorted(acc, target, side="left")) - 1  # acc[i] < target <= acc[i + 1]
+            lo, hi = models[i], models[i + 1]
+            q = self._calibrate_q(lo, hi, target)
+        choice = self._mix(self._u[self.val_rows], lo, hi, q)
+        val_acc, val_usd = self._split_outcome("val", choice)
+        return Calibration(tau, target, "q", q, val_acc, val_usd, bool(val_acc >= target),
+                           {"low_model": lo, "high_model": hi, "hull_models": self.hull_models})
+
+    def _calibrate_q(self, lo: int, hi: int, target: float) -> float:
+        """Smallest ``q`` (a midpoint between sorted validation draws) meeting ``target``."""
+        u = self._u[self.val_rows]
+        order = np.argsort(u, kind="stable")
+        scores = self.benchmark.scores[self.val_rows].astype(np.float64)
+        gain = np.cumsum(scores[order, hi] - scores[order, lo])
+        needed = (target - scores[:, lo].mean()) * u.size
+        j = int(np.argmax(gain >= needed - 1e-9)) + 1 if (gain >= needed - 1e-9).any() else u.size
+        u_sorted = np.append(u[order], 1.0)
+        while True:  # confirm with the exact evaluation; step up on a rounding miss
+            q = 1.0 if j >= u.size else float((u_sorted[j - 1] + u_sorted[j]) / 2.0)
+            accuracy, _ = self._split_outcome("val", self._mix(u, lo, hi, q))
+            if accuracy >= target or j >= u.size:
+                return q
+            j += 1
+
+    @staticmethod
+    def _mix(u: np.ndarray, lo: int, hi: int, q: float) -> np.ndarray:
+        return np.where(u < q, hi, lo).astype(np.int64)
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        cal = self.calibrate(tau)
+        if batch.rows is not None:
+            u = self._u[batch.rows]
+        else:
+            u = np.random.default_rng((self.seed, 1)).random(batch.p_hat.shape[0])
+        return self._mix(u, cal.details["low_model"], cal.details["high_model"], cal.value)
+
+
+# ---------------------------------------------------------------------------- trade-off routers
+class TradeoffRouter(CalibratedRouter):
+    """``argmax_k (1 − m)·quality_k − m·ĉ_k`` with ``m`` calibrated on validation.
+
+    ``m = 0`` routes on predicted quality alone, ``m = 1`` on predicted cost alone (the cheapest
+    end). ``m(τ)`` is the largest ``m`` of :data:`TRADEOFF_GRID` whose realized validation
+    accuracy meets τ'; if none does, the ``m`` with the best validation accuracy. The equivalent
+    RouterBench willingness to pay ``w = (1 − m)/m`` (``argmax w·quality − ĉ``) is reported in
+    ``Calibration.details``. Subclasses supply the quality estimate.
+    """
+
+    base_name = "tradeoff"
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+    ) -> None:
+        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+        self._val_curve: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _quality(self, batch: _Batch) -> np.ndarray:
+        raise NotImplementedError
+
+    @staticmethod
+    def choose(quality: np.ndarray, c_hat: np.ndarray, m: float) -> np.ndarray:
+        """``argmax_k (1 − m)·quality − m·ĉ`` per query."""
+        return np.argmax((1.0 - m) * quality - m * c_hat, axis=1).astype(np.int64)
+
+    def validation_curve(self) -> tuple[np.ndarray, np.ndarray]:
+        """Realized validation ``(accuracy, usd_per_1k)`` at every ``m`` of :data:`TRADEOFF_GRID`."""
+        if self._val_curve is None:
+            batch = self._batch(self.val_rows, None)
+            quality = self._quality(batch)
+            outcomes = np.array([self._split_outcome("val", self.choose(quality, batch.c_hat, m)) for m in TRADEOFF_GRID])
+            self._val_curve = (outcomes[:, 0], outcomes[:, 1])
+        return self._val_curve
+
+    def _calibrate(self, tau: float, target: float) -> Calibration:
+        accuracy, usd = self.validation_curve()
+        meets = np.flatnonzero(accuracy >= target)
+        index = int(meets[-1]) if meets.size else int(np.flatnonzero(accuracy == accuracy.max())[-1])
+        m = float(TRADEOFF_GRID[index])
+        willingness = math.inf if m == 0.0 else (1.0 - m) / m
+        return Calibration(tau, target, "m", m, float(accuracy[index]), float(usd[index]), bool(meets.size),
+                           {"willingness_to_pay": willingness})
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        return self.choose(self._quality(batch), batch.c_hat, self.calibrate(tau).value)
+
+
+class CarrotRouter(TradeoffRouter):
+    """CARROT (Somerstep et al., 2025): ``argmax (1 − m)·p̂ − m·ĉ`` on the head's p̂ and ĉ."""
+
+    base_name = "carrot"
+
+    def _quality(self, batch: _Batch) -> np.ndarray:
+        return batch.p_hat
+
+
+class _RegressorRouter(TradeoffRouter):
+    """A RouterBench-style predictive router: a multi-output regressor of per-model score.
+
+    The regressor is fitted on the train split's embeddings and realized scores; predictions for
+    benchmark rows are computed on first use and cached (train rows are in-sample). Routing:
+    ``argmax w·ŝ − ĉ`` with ``ŝ`` clipped to [0, 1] and the shared per-query ĉ.
+    """
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+    ) -> None:
+        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+        train = benchmark.split_index("train")
+        self.model = self._make_model()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=UserWarning)
+            self.model.fit(benchmark.embeddings[train], benchmark.scores[train].astype(np.float64))
+        self._row_quality = np.full((benchmark.n_queries, benchmark.n_models), np.nan)
+        self._row_known = np.zeros(benchmark.n_queries, dtype=bool)
+
+    def _make_model(self) -> Any:
+        raise NotImplementedError
+
+    def _predict(self, embeddings: np.ndarray) -> np.ndarray:
+        return np.clip(np.asarray(self.model.predict(embeddings), dtype=np.float64), 0.0, 1.0)
+
+    def _quality(self, batch: _Batch) -> np.ndarray:
+        if batch.rows is None:
+            return self._predict(batch.embeddings)
+        missing = np.unique(batch.rows[~self._row_known[batch.rows]])
+        if missing.size:
+            self._row_quality[missing] = self._predict(self.benchmark.embeddings[missing])
+            self._row_known[missing] = True
+        return self._row_quality[batch.rows]
+
+
+class KNNRouter(_RegressorRouter):
+    """RouterBench's KNN router: mean score of the ``n_neighbors`` nearest train queries (cosine).
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        margin: ``None`` or a one-sided confidence level.
+        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+        n_neighbors: Neighbours (RouterBench's default: 50).
+    """
+
+    base_name = "knn"
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+        n_neighbors: int = 50,
+    ) -> None:
+        self.n_neighbors = int(n_neighbors)
+        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+
+    def _make_model(self) -> Any:
+        from sklearn.neighbors import KNeighborsRegressor
+
+        return KNeighborsRegressor(n_neighbors=self.n_neighbors, metric="cosine", algorithm="brute")
+
+
+class MLPRouter(_RegressorRouter):
+    """RouterBench's MLP router: a one-hidden-layer regressor of per-model score.
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        margin: ``None`` or a one-sided confidence level.
+        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+        hidden: Hidden layer sizes.
+        seed: Seed of the initialization and of the early-stopping split.
+    """
+
+    base_name = "mlp"
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+        hidden: tuple[int, ...] = (64,),
+        seed: int = 0,
+    ) -> None:
+        self.hidden = tuple(int(h) for h in hidden)
+        self.seed = int(seed)
+        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+
+    def _make_model(self) -> Any:
+        from sklearn.neural_network import MLPRegressor
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        mlp = MLPRegressor(hidden_layer_sizes=self.hidden, alpha=1e-3, max_iter=300, early_stopping=True, random_state=self.seed)
+        return make_pipeline(StandardScaler(), mlp)
+
+
+# ---------------------------------------------------------------------------- OmniRouter-style
+@dataclasses.dataclass(frozen=True)
+class DualSolution:
+    """Result of :func:`batch_lagrangian_route`.
+
+    Attributes:
+        choice: ``(n,)`` model per query.
+        nu: The dual variable ν (0 when the cheapest routing already meets α; ``inf`` when α is
+            above the batch's best mean p̂).
+        mean_p_hat: Mean p̂ of the chosen models.
+        feasible: Whether ``mean_p_hat >= alpha``.
+    """
+
+    choice: np.ndarray
+    nu: float
+    mean_p_hat: float
+    feasible: bool
+
+
+def batch_lagrangian_route(p_hat: Any, c_hat: Any, alpha: float, *, tol: float = 1e-10, max_iter: int = 200) -> DualSolution:
+    """Minimize total ĉ subject to mean p̂ ≥ α over a batch, by bisection on the dual variable.
+
+    The relaxed problem ``min Σ_i ĉ_{i,k(i)}  s.t.  (1/n) Σ_i p̂_{i,k(i)} ≥ α`` has the Lagrangian
+    ``Σ_i (ĉ_{i,k} − ν·p̂_{i,k}) + ν·n·α``; for a fixed ν ≥ 0 it is minimized per query by
+    ``k(i) = argmin_k ĉ_{i,k} − ν·p̂_{i,k}``, and the mean p̂ of that choice does not decrease
+    with ν. The dual optimum is the smallest ν whose choice meets α, found by bracketing
+    (doubling) and bisection to relative tolerance ``tol``; the returned choice is the one at the
+    upper end of the final bracket, so it meets α. It is the LP optimum up to the one query the
+    LP would split between two models (OmniRouter, Mei et al. 2025, solves the same constrained
+    assignment; this is our dual-bisection reading of it).
+
+    Args:
+        p_hat: ``(n, K)`` predicted correctness.
+        c_hat: ``(n, K)`` predicted (normalized) cost.
+        alpha: Required mean p̂ in [0, 1].
+        tol: Relative tolerance on ν.
+        max_iter: Maximum bisection steps.
+
+    Returns:
+        A :class:`DualSolution`; infeasible α (above the mean of the per-query best p̂) returns
+        the per-query best p̂ (ties: cheaper) with ``nu = inf``.
+    """
+    alpha = check_tau(alpha, "alpha")
+    p_hat = np.asarray(p_hat, dtype=np.float64)
+    c_hat = np.asarray(c_hat, dtype=np.float64)
+    if p_hat.ndim != 2 or p_hat.shape[0] == 0 or c_hat.shape != p_hat.shape:
+        raise ValueError(f"`p_hat` and `c_hat` must be non-empty (n, K) arrays of one shape, got {p_hat.shape}, {c_hat.shape}.")
+    if not (np.isfinite(p_hat).all() and np.isfinite(c_hat).all()):
+        raise ValueError("`p_hat` and `c_hat` must be finite.")
+    rows = np.arange(p_hat.shape[0])
+
+    def pick(nu: float) -> tuple[np.ndarray, float]:
+        choice = np.argmin(c_hat - nu * p_hat, axis=1)
+        return choice, float(p_hat[rows, choice].mean())
+
+    choice, mean_p = pick(0.0)
+    if mean_p >= alpha:
+        return DualSolution(choice.astype(np.int64), 0.0, mean_p, True)
+    best = p_hat >= p_hat.max(axis=1, keepdims=True)
+    if p_hat.max(axis=1).mean() < alpha:
+        choice = np.argmin(np.where(best, c_hat, np.inf), axis=1)
+        return DualSolution(choice.astype(np.int64), math.inf, float(p_hat[rows, choice].mean()), False)
+    low, high = 0.0, 1.0
+    while pick(high)[1] < alpha:
+        low, high = high, high * 2.0
+        if high > 1e15:  # degenerate p̂ gaps: fall back to the best-p̂ routing, which meets α
+            choice = np.argmin(np.where(best, c_hat, np.inf), axis=1)
+            return DualSolution(choice.astype(np.int64), math.inf, float(p_hat[rows, choice].mean()), True)
+    for _ in range(int(max_iter)):
+        if high - low <= tol * max(1.0, high):
+            break
+        mid = 0.5 * (low + high)
+        if pick(mid)[1] >= alpha:
+            high = mid
+        else:
+            low = mid
+    choice, mean_p = pick(high)
+    return DualSolution(choice.astype(np.int64), high, mean_p, bool(mean_p >= alpha))
+
+
+class OmniRouter(CalibratedRouter):
+    """OmniRouter-style batch router: minimum total ĉ subject to mean p̂ ≥ α over the batch.
+
+    Each ``route`` call is one batch (:func:`batch_lagrangian_route`). With ``calibrated=False``
+    α = τ' on the raw p̂: the batch's *predicted* accuracy meets τ, its realized accuracy need not
+    (PROTEUS reports this baseline meeting its floors 22 % of the time). With
+    ``calibrated=True``, α is the smallest of :data:`ALPHA_GRID_SIZE` values between the
+    validation batch's cheapest and best mean p̂ whose realized validation accuracy (the
+    validation split routed as one batch) meets τ'.
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fit.
+        calibrated: Calibrate α on validation (see above).
+        margin: ``None`` or a one-sided confidence level.
+        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+    """
+
+    def __init__(
+        self,
+        benchmark: Benchmark,
+        fit: HeadFit,
+        *,
+        calibrated: bool = True,
+        margin: float | None = None,
+        deploy_queries: int | None = None,
+    ) -> None:
+        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+        self.calibrated = bool(calibrated)
+        self.base_name = "omnirouter" if self.calibrated else "omnirouter_uncalibrated"
+        self._val_curve: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def validation_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(alpha, accuracy, usd_per_1k)`` of the validation batch over the α grid."""
+        if self._val_curve is None:
+            batch = self._batch(self.val_rows, None)
+            cheapest = batch.p_hat[np.arange(batch.p_hat.shape[0]), np.argmin(batch.c_hat, axis=1)].mean()
+            alphas = np.linspace(float(cheapest), float(batch.p_hat.max(axis=1).mean()), ALPHA_GRID_SIZE)
+            choices = [batch_lagrangian_route(batch.p_hat, batch.c_hat, a).choice for a in alphas]
+            outcomes = np.array([self._split_outcome("val", choice) for choice in choices])
+            self._val_curve = (alphas, outcomes[:, 0], outcomes[:, 1])
+        return self._val_curve
+
+    def _calibrate(self, tau: float, target: float) -> Calibration:
+        if not self.calibrated:
+            batch = self._batch(self.val_rows, None)
+            solution = batch_lagrangian_route(batch.p_hat, batch.c_hat, target)
+            accuracy, usd = self._split_outcome("val", solution.choice)
+            return Calibration(tau, target, "alpha", target, accuracy, usd, bool(accuracy >= target), {"nu_val": solution.nu})
+        alphas, accuracy, usd = self.validation_curve()
+        meets = np.flatnonzero(accuracy >= target)
+        index = int(meets[0]) if meets.size else int(np.argmax(accuracy))
+        return Calibration(tau, target, "alpha", float(alphas[index]), float(accuracy[index]), float(usd[index]),
+                           bool(meets.size))
+
+    def _route(self, batch: _Batch, tau: float) -> np.ndarray:
+        return batch_lagrangian_route(batch.p_hat, batch.c_hat, self.calibrate(tau).value).choice
+
+
+# ---------------------------------------------------------------------------- factory
+def make_baselines(
+    benchmark: Benchmark,
+    fit: HeadFit,
+    *,
+    margin: float | None = None,
+    deploy_queries: int | None = None,
+    seed: int = 0,
+    predictive: bool = True,
+) -> dict[str, Router]:
+    """Every baseline on one benchmark and head fit, keyed by name.
+
+    Args:
+        benchmark: The benchmark.
+        fit: The routing head fitted on it.
+        margin: The calibration margin shared by every calibrated router.
+        deploy_queries: Deployment sample size the margin covers (default: validation size).
+        seed: Seed of the random router, the zero router's draws and the MLP.
+        predictive: Include the KNN and MLP routers (they fit regressors; a few seconds on
+            RouterBench-size data).
+
+    Returns:
+        ``{name: router}`` in a stable order: oracle, best_fixed, cheapest, random, zero_router,
+        carrot, [knn, mlp,] omnirouter, omnirouter_uncalibrated.
+    """
+    cal = {"margin": margin, "deploy_queries": deploy_queries}
+    routers: list[Router] = [
+        OracleRouter(benchmark, fit),
+        best_fixed_router(benchmark, fit),
+        cheapest_router(benchmark, fit),
+        RandomRouter(benchmark, fit, seed=seed),
+        ZeroRouter(benchmark, fit, seed=seed, **cal),
+        CarrotRouter(benchmark, fit, **cal),
+    ]
+    if predictive:
+        routers += [KNNRouter(benchmark, fit, **cal), MLPRouter(benchmark, fit, seed=seed, **cal)]
+    routers += [OmniRouter(benchmark, fit, calibrated=True, **cal), OmniRouter(benchmark, fit, calibrated=False, **cal)]
+    return {router.name: router for router in routers}

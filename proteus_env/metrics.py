@@ -1,0 +1,705 @@
+"""Evaluation metrics for τ-conditioned routers: pure functions over realized outcomes.
+
+Every figure here is computed from *realized* scores and USD costs of the chosen models (the
+benchmark's ``scores`` and ``costs`` on the evaluated rows), never from predicted correctness.
+Nothing here knows about routers, the environment or torch: callers route, then pass arrays.
+
+Building blocks:
+
+* :func:`routing_outcome` — accuracy and USD per 1K queries of one routing decision;
+* :func:`bootstrap_ci` — percentile bootstrap interval of a mean;
+* :func:`oracle_choice`, :func:`fixed_model_outcomes`, :func:`reference_outcomes` — the oracle and
+  fixed-model reference points;
+* :func:`one_sided_margin` — the calibration target τ' that makes a one-sided binomial lower bound
+  hold at τ (shared by every calibrated router), with :func:`effective_sample_size`;
+* :func:`feasible_tau_grid` — the τ grid inside the achievable range, with feasibility flags;
+* :func:`evaluate_tau` — one :class:`TauRecord` per τ;
+* :func:`summarize` — the aggregates over a τ grid (floor compliance, band rates, Pearson(τ, μ),
+  cost range, savings, gap to oracle, AIQ, routing efficiency, RPI).
+
+References:
+    Hu et al., 2024, "RouterBench: A Benchmark for Multi-LLM Routing System" (AIQ, the
+    non-decreasing convex hull). Bhatti, Vaddina, Birru, 2026, "PROTEUS: SLA-Aware Routing via
+    Lagrangian RL for Multi-LLM Serving Systems", arXiv 2601.19402 (floor compliance, τ–μ
+    correlation, savings versus the best fixed model, gap to oracle, routing efficiency, RPI).
+    The paper's exact formulas for routing efficiency and RPI could not be retrieved; the
+    definitions in :func:`routing_efficiency` and :func:`relative_performance_index` are our
+    reading and say so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+#: Bands of the band-compliance rates, in absolute accuracy points (0.02 = ±2 pp).
+DEFAULT_BANDS: tuple[float, ...] = (0.02, 0.05)
+#: Above this many distinct values, :func:`bootstrap_ci` resamples indices instead of counts.
+_MAX_DISTINCT_FOR_MULTINOMIAL = 64
+
+
+# ---------------------------------------------------------------------------- validation
+def check_tau(tau: Any, name: str = "tau") -> float:
+    """Return ``tau`` as a float after checking it is a finite number in [0, 1].
+
+    Raises:
+        ValueError: If ``tau`` is not a finite number in [0, 1].
+    """
+    try:
+        value = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a number in [0, 1], got {tau!r}.") from None
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be a finite number in [0, 1], got {tau!r}.")
+    return value
+
+
+def _check_outcomes(scores: Any, costs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``(n, K)`` scores and costs: same shape, non-empty, finite, costs >= 0."""
+    scores = np.asarray(scores, dtype=np.float64)
+    costs = np.asarray(costs, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] == 0 or scores.shape[1] == 0:
+        raise ValueError(f"`scores` must be a non-empty 2-D (n, K) array, got shape {scores.shape}.")
+    if costs.shape != scores.shape:
+        raise ValueError(f"`costs` has shape {costs.shape}, expected {scores.shape} like `scores`.")
+    if not np.isfinite(scores).all():
+        raise ValueError("`scores` holds NaN or infinite values.")
+    if not np.isfinite(costs).all() or (costs < 0).any():
+        raise ValueError("`costs` must be finite and non-negative.")
+    return scores, costs
+
+
+def _check_choice(choice: Any, n: int, n_models: int) -> np.ndarray:
+    """Validate an ``(n,)`` integer array of model indices in ``[0, n_models)``."""
+    choice = np.asarray(choice)
+    if choice.shape != (n,):
+        raise ValueError(f"`choice` has shape {choice.shape}, expected ({n},) (one model index per query).")
+    if choice.dtype.kind not in "iu":
+        raise ValueError(f"`choice` must hold integer model indices, got dtype {choice.dtype}.")
+    if n and (choice.min() < 0 or choice.max() >= n_models):
+        raise ValueError(f"`choice` holds model indices outside [0, {n_models}).")
+    return choice.astype(np.int64)
+
+
+def _check_vector(values: Any, name: str, *, allow_empty: bool = False) -> np.ndarray:
+    """Validate a finite 1-D float vector."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 1:
+        raise ValueError(f"`{name}` must be 1-D, got shape {values.shape}.")
+    if values.size == 0 and not allow_empty:
+        raise ValueError(f"`{name}` is empty.")
+    if not np.isfinite(values).all():
+        raise ValueError(f"`{name}` holds NaN or infinite values.")
+    return values
+
+
+# ---------------------------------------------------------------------------- outcomes
+def routing_outcome(scores: Any, costs: Any, choice: Any) -> tuple[float, float]:
+    """Realized accuracy and USD per 1K queries of routing query ``i`` to model ``choice[i]``.
+
+    Args:
+        scores: ``(n, K)`` realized scores in [0, 1] of the evaluated rows.
+        costs: ``(n, K)`` USD per query of the evaluated rows.
+        choice: ``(n,)`` integer model index per query.
+
+    Returns:
+        ``(accuracy, usd_per_1k)``: the mean realized score of the chosen models and
+        ``1000 ×`` their mean USD cost.
+
+    Raises:
+        ValueError: On mismatched shapes, NaN, negative costs or out-of-range indices.
+    """
+    scores, costs = _check_outcomes(scores, costs)
+    choice = _check_choice(choice, *scores.shape)
+    rows = np.arange(scores.shape[0])
+    return float(scores[rows, choice].mean()), float(costs[rows, choice].mean() * 1000.0)
+
+
+def chosen_scores(scores: Any, choice: Any) -> np.ndarray:
+    """Return the ``(n,)`` realized scores of the chosen models (for bootstrap intervals)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2:
+        raise ValueError(f"`scores` must be 2-D (n, K), got shape {scores.shape}.")
+    choice = _check_choice(choice, *scores.shape)
+    return scores[np.arange(scores.shape[0]), choice]
+
+
+def oracle_choice(scores: Any, costs: Any) -> np.ndarray:
+    """Per query, the cheapest model among those with the best realized score.
+
+    Args:
+        scores: ``(n, K)`` realized scores.
+        costs: ``(n, K)`` USD costs.
+
+    Returns:
+        ``(n,)`` int64 model indices (ties in both score and cost go to the lowest index).
+    """
+    scores, costs = _check_outcomes(scores, costs)
+    best = scores >= scores.max(axis=1, keepdims=True)
+    return np.argmin(np.where(best, costs, np.inf), axis=1).astype(np.int64)
+
+
+def fixed_model_outcomes(scores: Any, costs: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Accuracy and USD per 1K queries of each model used alone: two ``(K,)`` arrays."""
+    scores, costs = _check_outcomes(scores, costs)
+    return scores.mean(axis=0), costs.mean(axis=0) * 1000.0
+
+
+@dataclasses.dataclass(frozen=True)
+class References:
+    """Reference points on the evaluated rows, each ``(accuracy, usd_per_1k)``.
+
+    Attributes:
+        oracle: The per-query oracle (:func:`oracle_choice`).
+        best_fixed: The best single model.
+        cheapest: The cheapest single model.
+        best_fixed_index: Index of the best single model.
+        cheapest_index: Index of the cheapest single model.
+    """
+
+    oracle: tuple[float, float]
+    best_fixed: tuple[float, float]
+    cheapest: tuple[float, float]
+    best_fixed_index: int
+    cheapest_index: int
+
+
+def reference_outcomes(scores: Any, costs: Any, *, best_fixed: int | None = None, cheapest: int | None = None) -> References:
+    """Oracle, best fixed and cheapest model outcomes on the evaluated rows.
+
+    Args:
+        scores: ``(n, K)`` realized scores of the evaluated rows.
+        costs: ``(n, K)`` USD costs of the evaluated rows.
+        best_fixed: Index of the best fixed model; default the model with the highest accuracy on
+            these rows (ties: the cheaper). Pass the train-split choice to match the
+            ``best_fixed`` baseline router.
+        cheapest: Index of the cheapest model; default the lowest mean cost on these rows.
+
+    Returns:
+        The :class:`References`.
+    """
+    scores, costs = _check_outcomes(scores, costs)
+    accuracy, usd = fixed_model_outcomes(scores, costs)
+    n_models = scores.shape[1]
+    if best_fixed is None:
+        best_fixed = int(np.lexsort((usd, -accuracy))[0])
+    if cheapest is None:
+        cheapest = int(np.lexsort((-accuracy, usd))[0])
+    for name, index in (("best_fixed", best_fixed), ("cheapest", cheapest)):
+        if not 0 <= int(index) < n_models:
+            raise ValueError(f"`{name}` must be a model index in [0, {n_models}), got {index!r}.")
+    oracle = routing_outcome(scores, costs, oracle_choice(scores, costs))
+    return References(
+        oracle=oracle,
+        best_fixed=(float(accuracy[best_fixed]), float(usd[best_fixed])),
+        cheapest=(float(accuracy[cheapest]), float(usd[cheapest])),
+        best_fixed_index=int(best_fixed),
+        cheapest_index=int(cheapest),
+    )
+
+
+# ---------------------------------------------------------------------------- statistics
+def bootstrap_ci(values: Any, confidence: float = 0.95, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of the mean of ``values``.
+
+    Resamples ``len(values)`` values with replacement ``n_boot`` times and returns the
+    ``(1 − confidence)/2`` and ``(1 + confidence)/2`` quantiles of the resampled means (Efron's
+    percentile interval). When ``values`` take few distinct values (0/1 or quarter-step scores),
+    the resample counts of each distinct value are drawn from the equivalent multinomial, which
+    is exact and far cheaper than resampling indices.
+
+    Args:
+        values: 1-D finite sample (for example the realized scores of the chosen models).
+        confidence: Two-sided coverage in (0, 1).
+        n_boot: Number of bootstrap resamples (>= 1).
+        seed: Seed of the resampling.
+
+    Returns:
+        ``(low, high)``; both equal the mean when the sample is constant or has one value.
+
+    Raises:
+        ValueError: On an empty or non-finite sample, or ``confidence`` outside (0, 1).
+    """
+    values = _check_vector(values, "values")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}.")
+    if int(n_boot) < 1:
+        raise ValueError(f"`n_boot` must be >= 1, got {n_boot!r}.")
+    n = values.size
+    rng = np.random.default_rng(seed)
+    distinct, counts = np.unique(values, return_counts=True)
+    if distinct.size == 1:
+        return float(distinct[0]), float(distinct[0])
+    if distinct.size <= _MAX_DISTINCT_FOR_MULTINOMIAL:
+        draws = rng.multinomial(n, counts / n, size=int(n_boot))
+        means = draws @ distinct / n
+    else:
+        per_chunk = max(1, 5_000_000 // n)  # bound the (resamples, n) index matrix to ~40 MB
+        sizes = [min(per_chunk, int(n_boot) - start) for start in range(0, int(n_boot), per_chunk)]
+        means = np.concatenate([values[rng.integers(0, n, size=(size, n))].mean(axis=1) for size in sizes])
+    alpha = (1.0 - float(confidence)) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def one_sided_margin(accuracy_target: float, n: int, confidence: float | None) -> float:
+    """Return the accuracy τ' to calibrate to on ``n`` queries so that τ holds at a one-sided confidence.
+
+    A router calibrated so that its realized accuracy on ``n`` validation queries is exactly τ
+    meets τ on fresh data only about half the time. Calibrating to
+
+        τ' = τ + z · sqrt(τ (1 − τ) / n),   z = Φ⁻¹(confidence),
+
+    instead makes τ the one-sided Wilson score lower confidence bound of an observed accuracy
+    τ': the Wilson interval is the inversion of the score test |p̂ − p| ≤ z·sqrt(p(1 − p)/n),
+    so its lower end equals τ exactly when p̂ = τ + z·sqrt(τ(1 − τ)/n) (Wilson, 1927). For
+    fractional scores in [0, 1] the Bernoulli variance τ(1 − τ) bounds the true variance, so the
+    margin is conservative. The result is capped at 1.
+
+    Args:
+        accuracy_target: τ in [0, 1].
+        n: Number of calibration (validation) queries, >= 1.
+        confidence: One-sided confidence level in (0, 1), or ``None`` for no margin (τ' = τ).
+
+    Returns:
+        τ' in [τ, 1].
+
+    Raises:
+        ValueError: On τ outside [0, 1], ``n < 1`` or ``confidence`` outside (0, 1).
+    """
+    tau = check_tau(accuracy_target, "accuracy_target")
+    if confidence is None:
+        return tau
+    if int(n) != n or int(n) < 1:
+        raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"`confidence` must be in (0, 1) or None, got {confidence!r}.")
+    z = NormalDist().inv_cdf(float(confidence))
+    return float(min(1.0, tau + z * math.sqrt(tau * (1.0 - tau) / int(n))))
+
+
+def effective_sample_size(n_val: int, n_deploy: int | None = None) -> int:
+    """Sample size of a margin that covers validation and deployment noise together.
+
+    A router calibrated on ``n_val`` validation queries and judged on ``n_deploy`` fresh ones
+    errs by the sum of two independent sampling errors, whose variance is that of a single
+    sample of ``1 / (1/n_val + 1/n_deploy)`` queries (``n_val / 2`` when the two are equal, the
+    default). Pass the result as ``n`` to :func:`one_sided_margin`. Truncated to an integer >= 1,
+    exactly as the trained router's calibration (``agents.calibration``) does, so that PROTEUS
+    and the baselines get the same margin.
+
+    Raises:
+        ValueError: If ``n_val`` or ``n_deploy`` is not a positive integer.
+    """
+    n_deploy = n_val if n_deploy is None else n_deploy
+    for name, value in (("n_val", n_val), ("n_deploy", n_deploy)):
+        if int(value) != value or int(value) < 1:
+            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return max(1, int(1.0 / (1.0 / int(n_val) + 1.0 / int(n_deploy))))
+
+
+def pearson(x: Any, y: Any) -> float:
+    """Pearson correlation of two equal-length vectors; NaN if fewer than 2 points or constant."""
+    x = _check_vector(x, "x", allow_empty=True)
+    y = _check_vector(y, "y", allow_empty=True)
+    if x.shape != y.shape:
+        raise ValueError(f"`x` and `y` must have the same length, got {x.size} and {y.size}.")
+    if x.size < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+# ---------------------------------------------------------------------------- τ grid
+@dataclasses.dataclass(frozen=True)
+class TauGrid:
+    """A τ grid with the achievable range it was checked against.
+
+    Attributes:
+        taus: ``(n,)`` τ values.
+        is_feasible: ``(n,)`` bool, ``low <= τ <= high``.
+        low: The cheapest model's accuracy (every τ below is met by the cheapest model alone).
+        high: The highest accuracy a non-oracle router reached (the achievable maximum).
+    """
+
+    taus: np.ndarray
+    is_feasible: np.ndarray
+    low: float
+    high: float
+
+
+def feasible_tau_grid(
+    low: float,
+    high: float,
+    n: int = 11,
+    *,
+    taus: Sequence[float] | np.ndarray | None = None,
+    step: float | None = 0.01,
+) -> TauGrid:
+    """Build the τ grid of an evaluation: inside the achievable range unless the user asks otherwise.
+
+    The achievable range runs from the cheapest model's accuracy on the evaluated rows (``low``)
+    to the highest accuracy any non-oracle router reaches there (``high``; the caller takes the
+    maximum over its baselines' records). The default grid is ``n`` evenly spaced points between
+    the two, with the ends rounded inwards to multiples of ``step`` and the inner points to the
+    nearest multiple (when the spacing allows it). A user grid is kept as given,
+    including points outside the range: those are evaluated anyway and flagged infeasible
+    (reported, not hidden).
+
+    Args:
+        low: Lower end of the achievable range, in [0, 1].
+        high: Upper end of the achievable range, in [low, 1].
+        n: Number of points of the default grid (>= 1; 1 gives ``[low]``).
+        taus: Optional user grid of τ values in [0, 1].
+        step: Rounding step of the default grid's ends (``None``: no rounding).
+
+    Returns:
+        A :class:`TauGrid`.
+
+    Raises:
+        ValueError: On bounds outside [0, 1], ``low > high``, ``n < 1`` or a bad user τ.
+    """
+    low = check_tau(low, "low")
+    high = check_tau(high, "high")
+    if low > high:
+        raise ValueError(f"`low` ({low}) must not exceed `high` ({high}).")
+    if taus is not None:
+        grid = np.array([check_tau(t, "taus[i]") for t in np.atleast_1d(np.asarray(taus, dtype=object))], dtype=np.float64)
+        if grid.size == 0:
+            raise ValueError("`taus` is empty.")
+    else:
+        if int(n) != n or int(n) < 1:
+            raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+        start, stop = low, high
+        if step is not None:
+            if not float(step) > 0:
+                raise ValueError(f"`step` must be positive or None, got {step!r}.")
+            start = math.ceil(low / step - 1e-9) * step
+            stop = math.floor(high / step + 1e-9) * step
+            if start > stop:  # the range is narrower than one step
+                start = stop = low
+        grid = np.linspace(start, stop, int(n)) if int(n) > 1 else np.array([start])
+        if step is not None and int(n) > 1 and (stop - start) / (int(n) - 1) >= step:
+            grid = np.round(grid / step) * step  # readable labels; spacing >= step keeps points distinct
+        grid = np.round(grid, 10)
+    feasible = (grid >= low - 1e-12) & (grid <= high + 1e-12)
+    return TauGrid(taus=grid, is_feasible=feasible, low=low, high=high)
+
+
+# ---------------------------------------------------------------------------- per-τ record
+@dataclasses.dataclass(frozen=True)
+class TauRecord:
+    """Realized outcome of a router at one accuracy target τ.
+
+    Attributes:
+        tau: The requested accuracy target.
+        accuracy: Realized mean score of the chosen models.
+        accuracy_ci: Percentile bootstrap interval of ``accuracy``.
+        usd_per_1k: Realized USD per 1,000 queries.
+        floor_met: ``accuracy >= tau``.
+        violation: ``max(0, tau − accuracy)``.
+        margin: ``accuracy − tau`` (negative when the floor is missed).
+        mean_mu: Mean quality preference μ of the router (NaN when it has none).
+        feasible: Whether τ lies in the achievable range (see :func:`feasible_tau_grid`).
+        n_queries: Number of evaluated queries.
+    """
+
+    tau: float
+    accuracy: float
+    accuracy_ci: tuple[float, float]
+    usd_per_1k: float
+    floor_met: bool
+    violation: float
+    margin: float
+    mean_mu: float
+    feasible: bool
+    n_queries: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able view (the interval as ``accuracy_ci_low`` / ``accuracy_ci_high``)."""
+        out = dataclasses.asdict(self)
+        out["accuracy_ci_low"], out["accuracy_ci_high"] = out.pop("accuracy_ci")
+        return out
+
+
+def evaluate_tau(
+    scores: Any,
+    costs: Any,
+    choice: Any,
+    tau: float,
+    *,
+    mu: Any = None,
+    feasible: bool = True,
+    confidence: float = 0.95,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> TauRecord:
+    """Evaluate one routing decision made for accuracy target ``tau``.
+
+    Args:
+        scores: ``(n, K)`` realized scores of the evaluated rows.
+        costs: ``(n, K)`` USD costs of the evaluated rows.
+        choice: ``(n,)`` model index per query.
+        tau: The accuracy target the router was asked for, in [0, 1].
+        mu: Optional quality preference: a scalar or ``(n,)`` per-query μ (its mean is reported).
+        feasible: Whether ``tau`` is in the achievable range (from :class:`TauGrid`).
+        confidence: Coverage of the bootstrap interval.
+        n_boot: Bootstrap resamples.
+        seed: Bootstrap seed.
+
+    Returns:
+        The :class:`TauRecord`.
+    """
+    tau = check_tau(tau)
+    scores, costs = _check_outcomes(scores, costs)
+    accuracy, usd = routing_outcome(scores, costs, choice)
+    low, high = bootstrap_ci(chosen_scores(scores, choice), confidence=confidence, n_boot=n_boot, seed=seed)
+    if mu is None:
+        mean_mu = float("nan")
+    else:
+        mu_array = np.atleast_1d(np.asarray(mu, dtype=np.float64))
+        if mu_array.ndim != 1 or mu_array.size not in (1, scores.shape[0]):
+            raise ValueError(f"`mu` must be a scalar or ({scores.shape[0]},), got shape {np.shape(mu)}.")
+        if not np.isfinite(mu_array).all():
+            raise ValueError("`mu` holds NaN or infinite values.")
+        mean_mu = float(mu_array.mean())
+    return TauRecord(
+        tau=tau,
+        accuracy=accuracy,
+        accuracy_ci=(low, high),
+        usd_per_1k=usd,
+        floor_met=bool(accuracy >= tau),
+        violation=float(max(0.0, tau - accuracy)),
+        margin=float(accuracy - tau),
+        mean_mu=mean_mu,
+        feasible=bool(feasible),
+        n_queries=int(scores.shape[0]),
+    )
+
+
+# ---------------------------------------------------------------------------- aggregates
+def floor_compliance_rate(taus: Any, accuracies: Any) -> float:
+    """Share of targets met: ``mean(accuracy_j >= τ_j)`` (PROTEUS's floor compliance)."""
+    taus, accuracies = _paired(taus, accuracies)
+    return float(np.mean(accuracies >= taus))
+
+
+def band_rate(taus: Any, accuracies: Any, band: float) -> float:
+    """Share of targets hit within an absolute band: ``mean(|accuracy_j − τ_j| <= band)``.
+
+    ``band`` is in accuracy points (0.02 = ±2 pp), not relative to τ: a router that overshoots
+    τ by more than the band wastes money and fails the band as surely as one that undershoots.
+    """
+    taus, accuracies = _paired(taus, accuracies)
+    if not (math.isfinite(float(band)) and float(band) >= 0):
+        raise ValueError(f"`band` must be a non-negative number, got {band!r}.")
+    return float(np.mean(np.abs(accuracies - taus) <= float(band) + 1e-12))
+
+
+def savings(usd: Any, reference_usd: float) -> np.ndarray | float:
+    """Relative cost saving ``1 − usd / reference_usd`` (e.g. versus the best fixed model)."""
+    reference_usd = float(reference_usd)
+    if not (math.isfinite(reference_usd) and reference_usd > 0):
+        raise ValueError(f"`reference_usd` must be a positive number, got {reference_usd!r}.")
+    result = 1.0 - np.asarray(usd, dtype=np.float64) / reference_usd
+    return float(result) if result.ndim == 0 else result
+
+
+def routing_efficiency(accuracy: Any, usd: Any, reference: tuple[float, float]) -> np.ndarray | float:
+    """Accuracy per dollar relative to a reference router (our reading of the paper's metric).
+
+    ``RE = (accuracy / usd) / (accuracy_ref / usd_ref)`` with the best fixed model as the default
+    reference in :func:`summarize`: RE > 1 means the router buys each point of accuracy more
+    cheaply than sending everything to the best single model. The PROTEUS paper reports a
+    "routing efficiency" whose exact formula we could not retrieve; this definition is ours.
+
+    Args:
+        accuracy: Router accuracy (scalar or array).
+        usd: Router USD per 1K queries, same shape, positive.
+        reference: ``(accuracy, usd_per_1k)`` of the reference, both positive.
+    """
+    ref_accuracy, ref_usd = (float(v) for v in reference)
+    if not (ref_accuracy > 0 and ref_usd > 0):
+        raise ValueError(f"`reference` accuracy and cost must be positive, got {reference!r}.")
+    usd = np.asarray(usd, dtype=np.float64)
+    if (usd <= 0).any():
+        raise ValueError("`usd` must be positive for a routing efficiency.")
+    result = (np.asarray(accuracy, dtype=np.float64) / usd) / (ref_accuracy / ref_usd)
+    return float(result) if result.ndim == 0 else result
+
+
+def relative_performance_index(accuracy: Any, low: float, high: float) -> np.ndarray | float:
+    """RPI: share of the quality headroom a router captures (our reading of the paper's metric).
+
+    ``RPI = (accuracy − low) / (high − low)`` with, in :func:`summarize`, ``low`` the cheapest
+    model's accuracy and ``high`` the oracle's: 0 is no better than the cheapest model, 1 is the
+    oracle. The PROTEUS paper reports an "RPI" whose exact formula we could not retrieve; this
+    definition is ours.
+    """
+    low, high = float(low), float(high)
+    if not high > low:
+        raise ValueError(f"`high` ({high}) must exceed `low` ({low}) for an RPI.")
+    result = (np.asarray(accuracy, dtype=np.float64) - low) / (high - low)
+    return float(result) if result.ndim == 0 else result
+
+
+def nondecreasing_hull(costs: Any, qualities: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Vertices of the non-decreasing convex hull of cost–quality points (RouterBench).
+
+    Mixing two routing strategies at random reaches every point on the segment between them,
+    so the achievable frontier of a set of (cost, quality) points is its upper concave envelope.
+    It starts at the cheapest point (the best quality among equally cheap ones) and is truncated
+    at its highest quality (the cheapest point reaching it): paying more than that buys nothing.
+
+    Args:
+        costs: ``(m,)`` costs (for example USD per 1K queries).
+        qualities: ``(m,)`` qualities (for example accuracy).
+
+    Returns:
+        ``(hull_costs, hull_qualities)``: vertices sorted by cost, both strictly increasing.
+    """
+    costs, qualities = _paired(costs, qualities, names=("costs", "qualities"))
+    order = np.lexsort((-qualities, costs))
+    hull: list[tuple[float, float]] = []
+    for x, y in zip(costs[order].tolist(), qualities[order].tolist(), strict=True):
+        if hull and x == hull[-1][0]:
+            continue  # same cost, lower or equal quality (sorted by quality descending)
+        while len(hull) >= 2:
+            (x0, y0), (x1, y1) = hull[-2], hull[-1]
+            if (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0) >= 0:  # hull[-1] on or below the chord
+                hull.pop()
+            else:
+                break
+        hull.append((x, y))
+    hull_x = np.array([p[0] for p in hull])
+    hull_y = np.array([p[1] for p in hull])
+    top = int(np.argmax(hull_y))
+    return hull_x[: top + 1], hull_y[: top + 1]
+
+
+def aiq(costs: Any, qualities: Any, *, cost_range: tuple[float, float] | None = None) -> float:
+    """RouterBench's AIQ: mean height of the non-decreasing convex hull over a cost range.
+
+    ``AIQ = 1/(c_max − c_min) · ∫_{c_min}^{c_max} R̃(c) dc`` (Hu et al., 2024, Sec. 3), where
+    R̃ is the :func:`nondecreasing_hull` of the router's (cost, quality) points, linear between
+    vertices and extended flat beyond its most expensive vertex (as RouterBench's code does).
+    To compare routers, pass one shared ``cost_range``; below a router's cheapest point R̃ counts
+    as 0 (it cannot operate there). Default range: the router's own cheapest to dearest point.
+
+    Args:
+        costs: ``(m,)`` costs of the router's operating points (e.g. one per τ).
+        qualities: ``(m,)`` qualities of those points.
+        cost_range: Optional ``(c_min, c_max)``.
+
+    Returns:
+        AIQ in quality units; the hull's quality if the range is a single cost.
+    """
+    costs, qualities = _paired(costs, qualities, names=("costs", "qualities"))
+    hull_x, hull_y = nondecreasing_hull(costs, qualities)
+    low, high = (float(costs.min()), float(costs.max())) if cost_range is None else (float(cost_range[0]), float(cost_range[1]))
+    if not (math.isfinite(low) and math.isfinite(high)) or high < low:
+        raise ValueError(f"`cost_range` must be finite with c_min <= c_max, got {cost_range!r}.")
+    if high == low:
+        return float(np.interp(low, hull_x, hull_y)) if low >= hull_x[0] else 0.0
+    start = max(low, float(hull_x[0]))
+    if start >= high:
+        return 0.0
+    inner = hull_x[(hull_x > start) & (hull_x < high)]
+    xs = np.concatenate([[start], inner, [high]])
+    area = float(np.trapezoid(np.interp(xs, hull_x, hull_y), xs))
+    return area / (high - low)
+
+
+def summarize(
+    records: Sequence[TauRecord],
+    references: References,
+    *,
+    bands: Sequence[float] = DEFAULT_BANDS,
+    feasible_only: bool = True,
+    cost_range: tuple[float, float] | None = None,
+) -> dict[str, float]:
+    """Aggregate one router's :class:`TauRecord` s over a τ grid.
+
+    Rates and means use the feasible records only (``feasible_only=True``, the default), so a
+    router is not blamed for targets no router can reach; those records stay in the per-τ table.
+    AIQ and the gap to the oracle use every record (they describe the frontier, not targets).
+
+    Returned keys (NaN where undefined, e.g. no feasible record or no μ):
+
+    * ``n_tau``, ``n_feasible``;
+    * ``floor_compliance`` — share of τ with accuracy ≥ τ;
+    * ``band_2pp``, ``band_5pp`` (one per band) — share with ``|accuracy − τ| ≤ band``;
+    * ``mean_violation``, ``max_violation`` — of ``max(0, τ − accuracy)``;
+    * ``pearson_tau_mu`` — Pearson(τ, mean μ); ``pearson_tau_accuracy`` — Pearson(τ, accuracy);
+    * ``cost_range`` — USD per 1K at the highest τ divided by that at the lowest τ;
+    * ``max_savings_vs_best_fixed`` — the largest ``1 − usd/usd_best_fixed`` over the τ whose
+      floor was met (a router cannot buy savings by missing its floor; the paper's "savings up
+      to"); ``savings_at_parity`` — the same over τ whose accuracy is at least the best fixed
+      model's (equal-or-better quality), NaN if none;
+    * ``gap_to_oracle`` — oracle accuracy minus the router's best accuracy over the grid;
+    * ``aiq`` — :func:`aiq` of the (USD per 1K, accuracy) points;
+    * ``routing_efficiency`` — mean :func:`routing_efficiency` versus the best fixed model;
+    * ``rpi`` — mean :func:`relative_performance_index` between the cheapest model and oracle.
+
+    Args:
+        records: One record per τ, all of the same router.
+        references: Oracle, best fixed and cheapest outcomes on the same rows.
+        bands: Absolute accuracy bands of the band rates.
+        feasible_only: Restrict the rates and means to feasible records.
+        cost_range: Shared cost range of the AIQ (see :func:`aiq`).
+
+    Raises:
+        ValueError: On no records.
+    """
+    if not records:
+        raise ValueError("`records` is empty; evaluate at least one τ.")
+    all_taus = np.array([r.tau for r in records])
+    all_acc = np.array([r.accuracy for r in records])
+    all_usd = np.array([r.usd_per_1k for r in records])
+    keep = np.array([r.feasible or not feasible_only for r in records])
+    taus, acc, usd = all_taus[keep], all_acc[keep], all_usd[keep]
+    mus = np.array([r.mean_mu for r in records])[keep]
+    nan = float("nan")
+    out: dict[str, float] = {"n_tau": float(len(records)), "n_feasible": float(sum(r.feasible for r in records))}
+    out["floor_compliance"] = floor_compliance_rate(taus, acc) if taus.size else nan
+    for band in bands:
+        out[f"band_{round(band * 100):d}pp"] = band_rate(taus, acc, band) if taus.size else nan
+    violation = np.maximum(0.0, taus - acc)
+    out["mean_violation"] = float(violation.mean()) if taus.size else nan
+    out["max_violation"] = float(violation.max()) if taus.size else nan
+    has_mu = np.isfinite(mus)
+    out["pearson_tau_mu"] = pearson(taus[has_mu], mus[has_mu])
+    out["pearson_tau_accuracy"] = pearson(taus, acc)
+    if taus.size and usd[np.argmin(taus)] > 0:
+        out["cost_range"] = float(usd[np.argmax(taus)] / usd[np.argmin(taus)])
+    else:
+        out["cost_range"] = nan
+    best_acc, best_usd = references.best_fixed
+    saved = savings(usd, best_usd) if best_usd > 0 else np.full(usd.shape, nan)
+    met, parity = acc >= taus, acc >= best_acc
+    out["max_savings_vs_best_fixed"] = float(saved[met].max()) if met.any() else nan
+    out["savings_at_parity"] = float(saved[parity].max()) if parity.any() else nan
+    out["gap_to_oracle"] = float(references.oracle[0] - all_acc.max())
+    out["aiq"] = aiq(all_usd, all_acc, cost_range=cost_range)
+    if taus.size and best_acc > 0 and best_usd > 0 and (usd > 0).all():
+        out["routing_efficiency"] = float(np.mean(routing_efficiency(acc, usd, references.best_fixed)))
+    else:
+        out["routing_efficiency"] = nan
+    low, high = references.cheapest[0], references.oracle[0]
+    out["rpi"] = float(np.mean(relative_performance_index(acc, low, high))) if taus.size and high > low else nan
+    return out
+
+
+def _paired(a: Any, b: Any, *, names: tuple[str, str] = ("taus", "accuracies")) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two finite, non-empty 1-D vectors of equal length (τ values must be in [0, 1])."""
+    a = _check_vector(a, names[0])
+    b = _check_vector(b, names[1])
+    if a.shape != b.shape:
+        raise ValueError(f"`{names[0]}` and `{names[1]}` must have the same length, got {a.size} and {b.size}.")
+    if names[0] == "taus" and ((a < 0) | (a > 1)).any():
+        raise ValueError(f"`taus` must lie in [0, 1], got {a[(a < 0) | (a > 1)][0]!r}.")
+    return a, b
