@@ -38,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = getattr(args, "handler", None)
     if handler is None:  # a subcommand module registered under another name
-        handler = getattr(args, "func")
+        handler = args.func
     return int(handler(args) or 0)
 
 

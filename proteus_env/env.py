@@ -143,6 +143,12 @@ class ProteusRoutingEnv(gym.Env):
         if action_mode == "model" and learn_gamma:
             raise ValueError("`learn_gamma=True` needs `action_mode='mu'` (a model index has no γ).")
 
+        self._constructor_kwargs: dict[str, Any] = {
+            "benchmark": benchmark, "data_path": data_path, "benchmark_kwargs": benchmark_kwargs, "split": split,
+            "split_seed": split_seed, "session_length": session_length, "tau_range": tau_range, "include_query": include_query,
+            "learn_gamma": learn_gamma, "action_mode": action_mode, "quality_weight": quality_weight, "cost_weight": cost_weight,
+            "lambda_init": lambda_init, "lambda_max": lambda_max, "head_config": head_config,
+        }
         self.benchmark = self._resolve_benchmark(benchmark, data_path, benchmark_kwargs or {}, split_seed)
         if isinstance(head_config, dict):
             head_config = HeadConfig(**head_config)
@@ -221,6 +227,14 @@ class ProteusRoutingEnv(gym.Env):
         if not (0.0 <= low <= high <= 1.0):
             raise ValueError(f"`tau_range` must satisfy 0 <= low <= high <= 1, got ({low}, {high}).")
         return low, high
+
+    def constructor_kwargs(self, **overrides: Any) -> dict[str, Any]:
+        """The arguments this env was built with (``render_mode`` aside), with ``overrides`` applied.
+
+        ``ProteusRoutingEnv(**env.constructor_kwargs(split="val"))`` builds the same environment on
+        another split; callbacks reach it through ``env_method("constructor_kwargs")``.
+        """
+        return {**self._constructor_kwargs, **overrides}
 
     # ------------------------------------------------------------------ λ setters (reach them with env_method)
     def set_lagrange_multiplier(self, value: float) -> None:

@@ -29,6 +29,7 @@ class Constant:
         self.value = float(value)
 
     def __call__(self, tau: float) -> float:
+        """Return the constant, whatever τ."""
         return self.value
 
     def __repr__(self) -> str:

@@ -26,7 +26,6 @@ import functools
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -340,7 +339,9 @@ def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
     return HeadFit(head=head, p_hat=arrays[0], cost_hat=arrays[1], cost_norm=arrays[2])
 
 
-def fixed_mu_frontier(benchmark: Benchmark, fit: HeadFit, mus: np.ndarray, *, split: str = "test", gamma: float | None = None) -> dict[str, np.ndarray]:
+def fixed_mu_frontier(
+    benchmark: Benchmark, fit: HeadFit, mus: np.ndarray, *, split: str = "test", gamma: float | None = None
+) -> dict[str, np.ndarray]:
     """Realized accuracy and USD per 1K queries of fixed-μ routing on one split.
 
     Returns:
@@ -354,7 +355,3 @@ def fixed_mu_frontier(benchmark: Benchmark, fit: HeadFit, mus: np.ndarray, *, sp
         usd.append(float(benchmark.costs[rows, choice].mean() * 1000.0))
     return {"mu": np.asarray(mus, dtype=np.float64), "accuracy": np.array(accuracy), "usd_per_1k": np.array(usd)}
 
-
-def summarize_config(config: HeadConfig) -> dict[str, Any]:
-    """JSON-able view of a head config."""
-    return dataclasses.asdict(config)

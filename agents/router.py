@@ -1,0 +1,216 @@
+"""``ProteusRouter``: a trained PROTEUS policy as a router, and ``proteus route``.
+
+    router = ProteusRouter.load("artifacts/proteus")
+    result = router.route(embeddings, tau=0.7, prompt_tokens=tokens)
+    result.models, result.mu, result.expected_accuracy, result.reachable
+
+The request τ goes through the validation calibration (a monotone map onto the policy's τ input,
+optionally with a one-sided margin), then the deterministic policy picks μ per query from what the
+routing head predicts, and the head turns μ into a model. Targets above what the router reached on
+validation are flagged (``reachable=False``) and warned about instead of being silently missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from stable_baselines3 import PPO
+
+from agents.calibration import TauCalibration
+from proteus_env.policy_eval import batch_observations, route_actions
+from proteus_env.routing_head import RoutingHead
+
+
+class UnreachableTargetWarning(UserWarning):
+    """A requested τ is above the accuracy the router reached on validation."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RoutingResult:
+    """The routing decisions for a batch of queries.
+
+    Attributes:
+        models: ``(n,)`` chosen model names.
+        indices: ``(n,)`` chosen model indices.
+        mu: ``(n,)`` the policy's quality preference μ.
+        expected_accuracy: ``(n,)`` predicted correctness p̂ of the chosen model.
+        expected_cost: ``(n,)`` predicted USD cost of the chosen model.
+        tau: The requested target.
+        tau_input: The τ fed to the policy after calibration.
+        reachable: Whether validation accuracy reached the (margin-raised) target.
+    """
+
+    models: np.ndarray
+    indices: np.ndarray
+    mu: np.ndarray
+    expected_accuracy: np.ndarray
+    expected_cost: np.ndarray
+    tau: float
+    tau_input: float
+    reachable: bool
+
+
+class ProteusRouter:
+    """A trained PROTEUS router loaded from a ``proteus train`` artifact directory.
+
+    Args:
+        model: The SB3 model (its policy is used deterministically by default).
+        head: The routing head the policy was trained with.
+        calibration: The validation τ map.
+        lambda_state: The dual state (λ per τ-bin and the bin edges).
+        identity: The benchmark identity written by ``proteus train``.
+    """
+
+    def __init__(self, model: PPO, head: RoutingHead, calibration: TauCalibration, lambda_state: dict[str, Any],
+                 identity: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.head = head
+        self.calibration = calibration
+        self.lambdas = np.asarray(lambda_state["lambdas"], dtype=np.float64)
+        self.lambda_edges = np.asarray(lambda_state["edges"], dtype=np.float64)
+        self.identity = identity or {}
+        self.models = np.array(head.models, dtype=object)
+        self.include_query = "query" in getattr(model.observation_space, "spaces", {})
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> ProteusRouter:
+        """Load an artifact directory written by ``proteus train``.
+
+        Raises:
+            FileNotFoundError: Naming the first missing file.
+        """
+        path = Path(path)
+        for name in ("model.zip", "lambda_table.json", "calibration.json", "routing_head.npz", "routing_head.json"):
+            if not (path / name).is_file():
+                raise FileNotFoundError(f"{path / name} is missing: {path} is not a complete `proteus train` artifact.")
+        model = PPO.load(path / "model.zip", device=device)
+        identity_file = path / "benchmark.json"
+        identity = json.loads(identity_file.read_text()) if identity_file.is_file() else {}
+        return cls(model, RoutingHead.load(path), TauCalibration.load(path / "calibration.json"),
+                   json.loads((path / "lambda_table.json").read_text()), identity)
+
+    # ------------------------------------------------------------------ routing
+    def lambda_for(self, tau: np.ndarray | float) -> np.ndarray:
+        """λ of the trained table at τ input(s)."""
+        index = np.searchsorted(self.lambda_edges[1:-1], np.asarray(tau, dtype=np.float64), side="right")
+        return self.lambdas[index]
+
+    def route(self, queries: Any, tau: float, *, prompt_tokens: Any = None, calibrated: bool = True,
+              confidence: float | None = None, deploy_queries: int | None = None, deterministic: bool = True) -> RoutingResult:
+        """Route a batch of queries at target ``tau``.
+
+        Args:
+            queries: ``(n, d)`` embeddings (with ``prompt_tokens``), or prompts (strings) when the
+                benchmark's encoder is available (not for the synthetic benchmark).
+            tau: Accuracy target in [0, 1].
+            prompt_tokens: ``(n,)`` prompt lengths in tokens (needed with embeddings).
+            calibrated: Map τ through the validation calibration (``False``: feed τ as is).
+            confidence: One-sided margin confidence (e.g. 0.95), or ``None`` for no margin.
+            deploy_queries: Size of the deployment sample the margin should cover (default: as
+                many as the validation split).
+            deterministic: Use the Beta mean (default) instead of sampling μ.
+
+        Raises:
+            ValueError: On τ outside [0, 1], a wrong embedding width, NaN, or mismatched lengths.
+        """
+        embeddings, prompt_tokens = self._as_features(queries, prompt_tokens)
+        p_hat, cost_hat = self.head.predict(embeddings, prompt_tokens)
+        result = self.route_observations(p_hat, cost_hat, tau, calibrated=calibrated, confidence=confidence,
+                                         deploy_queries=deploy_queries, deterministic=deterministic,
+                                         query=embeddings if self.include_query else None)
+        usd = self.head.predict_usd(embeddings, prompt_tokens)
+        return dataclasses.replace(result, expected_cost=usd[np.arange(usd.shape[0]), result.indices])
+
+    def route_observations(self, p_hat: np.ndarray, cost_hat: np.ndarray, tau: float, *, calibrated: bool = True,
+                           confidence: float | None = None, deploy_queries: int | None = None, deterministic: bool = True,
+                           query: np.ndarray | None = None) -> RoutingResult:
+        """Route queries whose head predictions ``(p̂, ĉ)`` are already known (the fast path).
+
+        ``expected_cost`` is then the normalized ĉ of the chosen model (no USD model involved).
+        """
+        tau = _check_tau(tau)
+        p_hat = np.asarray(p_hat, dtype=np.float32)
+        cost_hat = np.asarray(cost_hat, dtype=np.float32)
+        k = self.head.n_models
+        if p_hat.ndim != 2 or p_hat.shape[1] != k or cost_hat.shape != p_hat.shape:
+            raise ValueError(f"`p_hat` and `cost_hat` must both have shape (n, {k}), got {p_hat.shape} and {cost_hat.shape}.")
+        if not (np.isfinite(p_hat).all() and np.isfinite(cost_hat).all()):
+            raise ValueError("`p_hat` and `cost_hat` must be finite.")
+        if calibrated:
+            inputs, reachable = self.calibration.input_for(tau, confidence, deploy_queries)
+            tau_input, ok = float(inputs[0]), bool(reachable[0])
+            if not ok:
+                warnings.warn(
+                    f"τ={tau:.3f} is above what this router reached on validation (max {self.calibration.max_reachable:.3f}"
+                    f"{'' if confidence is None else f' with a {confidence:.0%} margin'}); routing at its most accurate setting.",
+                    UnreachableTargetWarning, stacklevel=2)
+        else:
+            tau_input, ok = tau, tau <= self.calibration.max_reachable
+        obs = batch_observations(p_hat, cost_hat, tau_input, float(self.lambda_for(tau_input)), query)
+        actions = self.model.predict(obs, deterministic=deterministic)[0]
+        indices, mu = route_actions(self.head, p_hat, cost_hat, actions)
+        return RoutingResult(models=self.models[indices], indices=indices, mu=mu,
+                             expected_accuracy=p_hat[np.arange(indices.size), indices].astype(np.float64),
+                             expected_cost=cost_hat[np.arange(indices.size), indices].astype(np.float64),
+                             tau=tau, tau_input=tau_input, reachable=ok)
+
+    def _as_features(self, queries: Any, prompt_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
+        if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
+            raise ValueError(
+                "This router has no text encoder for prompts (benchmark "
+                f"{self.identity.get('name', 'unknown')!r}); pass embeddings (n, {self.head.embedding_dim}) with prompt_tokens=.")
+        embeddings = np.asarray(queries, dtype=np.float64)
+        if embeddings.ndim == 1:
+            embeddings = embeddings[None, :]
+        if prompt_tokens is None:
+            raise ValueError("`prompt_tokens` (n,) is required with embeddings: prompt length drives the cost estimate.")
+        prompt_tokens = np.atleast_1d(np.asarray(prompt_tokens))
+        return embeddings, prompt_tokens
+
+
+def _check_tau(tau: Any) -> float:
+    try:
+        value = float(tau)
+    except (TypeError, ValueError):
+        raise ValueError(f"τ must be a number in [0, 1], got {tau!r}.") from None
+    if not 0.0 <= value <= 1.0:  # also NaN
+        raise ValueError(f"τ must lie in [0, 1], got {value}.")
+    return value
+
+
+# ---------------------------------------------------------------------- CLI
+def add_route_subparser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``proteus route``."""
+    parser = subparsers.add_parser("route", help="route queries with a trained router")
+    parser.add_argument("--router", required=True, help="artifact directory of `proteus train`")
+    parser.add_argument("--tau", type=float, required=True, help="accuracy target τ in [0, 1]")
+    parser.add_argument("--margin", type=float, default=None, help="one-sided margin confidence, e.g. 0.95")
+    parser.add_argument("--embeddings", default=None, help=".npy file of (n, d) embeddings (with --tokens)")
+    parser.add_argument("--tokens", default=None, help=".npy file of (n,) prompt lengths")
+    parser.add_argument("prompts", nargs="*", help="prompts (routers trained on a benchmark with a text encoder)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    router = ProteusRouter.load(args.router)
+    if args.embeddings:
+        if not args.tokens:
+            raise SystemExit("proteus route: --embeddings needs --tokens (prompt lengths)")
+        queries, tokens = np.load(args.embeddings), np.load(args.tokens)
+    else:
+        queries, tokens = args.prompts, None
+    try:
+        result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=args.margin)
+    except ValueError as exc:
+        raise SystemExit(f"proteus route: {exc}") from None
+    print(f"tau={result.tau:.3f} (policy input {result.tau_input:.3f}){'' if result.reachable else '  UNREACHABLE on validation'}")
+    print(f"{'#':>4} {'model':36s} {'mu':>6} {'p_hat':>6} {'USD':>10}")
+    for i, (name, mu, acc, usd) in enumerate(zip(result.models, result.mu, result.expected_accuracy, result.expected_cost, strict=True)):
+        print(f"{i:>4} {name:36s} {mu:>6.3f} {acc:>6.3f} {usd:>10.6f}")
+    return 0

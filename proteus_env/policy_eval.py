@@ -1,0 +1,76 @@
+"""Batched evaluation of any policy on benchmark rows, without stepping sessions.
+
+The observation of a query does not depend on the session's history (only on the query, τ and
+λ), so the deterministic policy's accuracy at a target τ over a split is one batched forward pass:
+build the observations of all rows at that τ, ask the policy for μ, route, average the realized
+scores. The dual callback and the router's calibration use this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from proteus_env.benchmark import Benchmark
+from proteus_env.routing_head import GAMMA_RANGE, HeadFit, RoutingHead
+
+#: ``policy(observations) -> actions (n, action_dim)``, for example
+#: ``lambda obs: model.predict(obs, deterministic=True)[0]``.
+BatchPolicy = Callable[[dict[str, np.ndarray]], np.ndarray]
+
+
+def batch_observations(p_hat: np.ndarray, cost_hat: np.ndarray, tau: float | np.ndarray, lam: float | np.ndarray,
+                       query: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Observations of ``n`` queries in the environment's Dict format (float32 arrays)."""
+    n = p_hat.shape[0]
+    obs = {
+        "p_hat": np.asarray(p_hat, dtype=np.float32),
+        "cost_hat": np.asarray(cost_hat, dtype=np.float32),
+        "tau": np.broadcast_to(np.asarray(tau, dtype=np.float32).reshape(-1, 1), (n, 1)).copy(),
+        "lambda": np.broadcast_to(np.asarray(lam, dtype=np.float32).reshape(-1, 1), (n, 1)).copy(),
+    }
+    if query is not None:
+        obs["query"] = np.asarray(query, dtype=np.float32)
+    return obs
+
+
+def route_actions(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Turn policy actions ``(n, 1)`` (μ) or ``(n, 2)`` (μ, γ-entry) into model indices.
+
+    Returns:
+        ``(model_index (n,), mu (n,))``.
+    """
+    actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(p_hat.shape[0], -1), 0.0, 1.0)
+    mu = actions[:, 0]
+    gamma = GAMMA_RANGE[0] + actions[:, 1] * (GAMMA_RANGE[1] - GAMMA_RANGE[0]) if actions.shape[1] > 1 else None
+    return head.route(p_hat, cost_hat, mu, gamma), mu
+
+
+def accuracy_at_taus(policy: BatchPolicy, benchmark: Benchmark, fit: HeadFit, rows: np.ndarray, taus: np.ndarray,
+                     lambdas: np.ndarray, *, include_query: bool = False) -> dict[str, Any]:
+    """Realized accuracy, USD per 1K and mean μ of ``policy`` on ``rows`` at every τ.
+
+    Args:
+        policy: Batched deterministic policy.
+        benchmark: The data (realized scores and costs).
+        fit: The routing head fit whose predictions the environment observes.
+        rows: Row indices (for example the validation split).
+        taus: ``(B,)`` targets.
+        lambdas: ``(B,)`` the λ shown at each target.
+        include_query: Add the raw embeddings to the observations.
+
+    Returns:
+        ``{"accuracy", "usd_per_1k", "mu_mean"}``, each ``(B,)``.
+    """
+    p_hat, cost_hat = fit.p_hat[rows], fit.cost_hat[rows]
+    query = benchmark.embeddings[rows] if include_query else None
+    accuracy, usd, mu_mean = [], [], []
+    for tau, lam in zip(np.asarray(taus, dtype=float), np.asarray(lambdas, dtype=float), strict=True):
+        actions = policy(batch_observations(p_hat, cost_hat, tau, lam, query))
+        model, mu = route_actions(fit.head, p_hat, cost_hat, actions)
+        accuracy.append(float(benchmark.scores[rows, model].mean()))
+        usd.append(1000.0 * float(benchmark.costs[rows, model].mean()))
+        mu_mean.append(float(mu.mean()))
+    return {"accuracy": np.array(accuracy), "usd_per_1k": np.array(usd), "mu_mean": np.array(mu_mean)}

@@ -1,0 +1,146 @@
+"""`proteus train` on a tiny budget, the artifact, `ProteusRouter` and `proteus route`."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from agents.cli import main
+from agents.router import ProteusRouter, UnreachableTargetWarning
+from agents.train import apply_override, load_config, train
+
+TINY = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
+        "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},
+        "dual": {"n_bins": 3, "max_val_queries": 300}, "checkpoint_every": 128, "calibration_points": 11}
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    torch.set_num_threads(1)
+    config = load_config()
+    for key, value in TINY.items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    out = tmp_path_factory.mktemp("artifact")
+    result = train(config=config, out_dir=out, seed=3, timesteps=256, n_envs=2)
+    return out, result, config
+
+
+def test_train_writes_a_complete_artifact(artifact):
+    out, result, _ = artifact
+    for name in ("model.zip", "lambda_table.json", "routing_head.npz", "routing_head.json", "calibration.json", "config.yaml",
+                 "benchmark.json", "summary.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "checkpoints").glob("model_*_steps.zip")) and list((out / "checkpoints").glob("lambda_*_steps.json"))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["timesteps"] >= 256 and len(summary["val_accuracy"]) == 3
+    identity = json.loads((out / "benchmark.json").read_text())
+    assert identity["name"] == "synthetic" and identity["env_kwargs"]["split_seed"] == 3
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["seed"] == 3 and config["n_envs"] == 2
+
+
+def test_router_routes_like_the_policy_and_head(artifact):
+    out, result, _ = artifact
+    router = ProteusRouter.load(out)
+    from proteus_env import make_synthetic_benchmark
+
+    bench = make_synthetic_benchmark(n_queries=3000, seed=0, split_seed=3)
+    rows = bench.splits["test"][:100]
+    routed = router.route(bench.embeddings[rows], 0.5, prompt_tokens=bench.prompt_tokens[rows])
+    assert routed.models.shape == (100,) and set(routed.models) <= set(bench.models)
+    assert np.all((routed.mu >= 0) & (routed.mu <= 1))
+    p_hat, c_hat = router.head.predict(bench.embeddings[rows], bench.prompt_tokens[rows])
+    np.testing.assert_array_equal(routed.indices, router.head.route(p_hat, c_hat, routed.mu))
+    np.testing.assert_allclose(routed.expected_accuracy, p_hat[np.arange(100), routed.indices])
+    assert np.all(routed.expected_cost > 0)
+    again = router.route(bench.embeddings[rows], 0.5, prompt_tokens=bench.prompt_tokens[rows])
+    np.testing.assert_array_equal(again.indices, routed.indices)  # deterministic by default
+    raw = router.route(bench.embeddings[rows], 0.5, prompt_tokens=bench.prompt_tokens[rows], calibrated=False)
+    assert raw.tau_input == 0.5
+
+
+def test_router_flags_unreachable_targets(artifact):
+    router = ProteusRouter.load(artifact[0])
+    p_hat = np.full((4, 11), 0.5, np.float32)
+    with pytest.warns(UnreachableTargetWarning, match="above what this router reached"):
+        result = router.route_observations(p_hat, p_hat, 0.99)
+    assert not result.reachable
+    reachable = router.route_observations(p_hat, p_hat, float(router.calibration.val_accuracy.min()))
+    assert reachable.reachable
+
+
+def test_margin_raises_the_policy_input(artifact):
+    router = ProteusRouter.load(artifact[0])
+    calibration = router.calibration
+    tau = float(np.quantile(calibration.val_accuracy, 0.3))
+    assert calibration.required_accuracy(tau, 0.95) > tau
+    assert calibration.input_for(tau, 0.95)[0][0] >= calibration.input_for(tau)[0][0]
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r.route(np.zeros((2, 5)), 0.5, prompt_tokens=np.ones(2)), "embeddings"),
+        (lambda r: r.route(np.full((2, 32), np.nan), 0.5, prompt_tokens=np.ones(2)), "NaN"),
+        (lambda r: r.route(np.zeros((2, 32)), 1.5, prompt_tokens=np.ones(2)), r"\[0, 1\]"),
+        (lambda r: r.route(np.zeros((2, 32)), float("nan"), prompt_tokens=np.ones(2)), r"\[0, 1\]"),
+        (lambda r: r.route(np.zeros((2, 32)), 0.5), "prompt_tokens"),
+        (lambda r: r.route(["what is 2+2?"], 0.5), "encoder"),
+        (lambda r: r.route_observations(np.zeros((2, 3)), np.zeros((2, 3)), 0.5), "shape"),
+    ],
+)
+def test_router_rejects_bad_input(artifact, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(ProteusRouter.load(artifact[0]))
+
+
+def test_router_load_names_the_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model.zip"):
+        ProteusRouter.load(tmp_path)
+
+
+def test_resume_continues_from_the_saved_lambda(artifact, tmp_path):
+    out, result, config = artifact
+    saved = json.loads((out / "lambda_table.json").read_text())["lambdas"]
+    resumed = train(config=config, out_dir=tmp_path, seed=3, timesteps=64, n_envs=2, resume=out)
+    assert resumed.model.num_timesteps > result.model.num_timesteps
+    state = json.loads((tmp_path / "lambda_table.json").read_text())
+    assert state["rollouts"] > json.loads((out / "lambda_table.json").read_text())["rollouts"]
+    assert len(state["lambdas"]) == len(saved)
+
+
+def test_cli_train_and_route(tmp_path, capsys):
+    torch.set_num_threads(1)
+    config = tmp_path / "config.yaml"
+    base = load_config()
+    for key, value in TINY.items():
+        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    config.write_text(yaml.safe_dump({"default": base}))
+    out = tmp_path / "run"
+    code = main(["train", "--config", str(config), "--timesteps", "128", "--n-envs", "2", "--out", str(out), "--no-progress",
+                 "--tensorboard", str(tmp_path / "tb"), "--set", "ppo.learning_rate=0.001"])
+    assert code == 0
+    assert "trained" in capsys.readouterr().out
+    assert yaml.safe_load((out / "config.yaml").read_text())["ppo"]["learning_rate"] == 0.001
+    assert list((tmp_path / "tb").rglob("events*"))
+    from proteus_env import make_synthetic_benchmark
+
+    bench = make_synthetic_benchmark(n_queries=3000, seed=0)
+    np.save(tmp_path / "emb.npy", bench.embeddings[:3])
+    np.save(tmp_path / "tok.npy", bench.prompt_tokens[:3])
+    code = main(["route", "--router", str(out), "--tau", "0.5", "--embeddings", str(tmp_path / "emb.npy"), "--tokens", str(tmp_path / "tok.npy")])
+    text = capsys.readouterr().out
+    assert code == 0 and "tau=0.500" in text and len(text.strip().splitlines()) == 5
+
+
+def test_config_helpers():
+    config = load_config("Proteus-RouterBench-v0")
+    assert config["ppo"]["gamma"] == 0.0
+    apply_override(config, "dual.eta=0.2")
+    assert config["dual"]["eta"] == 0.2
+    with pytest.raises(ValueError, match="key"):
+        apply_override(config, "dual.eta")
+    with pytest.raises(FileNotFoundError):
+        load_config(path="/nonexistent.yaml")

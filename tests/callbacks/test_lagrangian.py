@@ -1,0 +1,192 @@
+import glob
+
+import numpy as np
+import pytest
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
+
+from agents.policies import BetaActorCriticPolicy
+from callbacks import MODEL_STATE_ATTRIBUTE, LagrangianDualCallback
+from proteus_env import ProteusRoutingEnv
+
+ENV_KWARGS = {"benchmark_kwargs": {"n_queries": 3000}, "session_length": 16, "tau_range": (0.3, 0.8), "render_mode": None}
+PPO_KWARGS = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu", "seed": 0}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def _venv(cls=DummyVecEnv, n_envs=2):
+    kwargs = {"vec_env_kwargs": {"start_method": "spawn"}} if cls is SubprocVecEnv else {}
+    return make_vec_env("proteus_env:Proteus-Synthetic-v0", n_envs=n_envs, seed=0, env_kwargs=ENV_KWARGS, vec_env_cls=cls, **kwargs)
+
+
+@pytest.mark.parametrize("vec_env_cls", [DummyVecEnv, SubprocVecEnv])
+def test_lambda_reaches_the_unwrapped_envs(vec_env_cls):
+    venv = _venv(vec_env_cls)
+    try:
+        callback = LagrangianDualCallback(n_bins=5, eta=5.0, max_val_queries=300)
+        model = PPO(BetaActorCriticPolicy, venv, **PPO_KWARGS)
+        model.learn(128, callback=callback)
+        assert callback.lambdas.max() > 0  # the untrained policy misses the high floors
+        tables = venv.env_method("get_lambda_table")
+        for values, edges in tables:
+            np.testing.assert_allclose(values, callback.lambdas)
+            np.testing.assert_allclose(edges, callback.edges)
+        obs = venv.reset()
+        taus = obs["tau"][:, 0]
+        expected = [callback.lambdas[np.searchsorted(callback.edges[1:-1], t, side="right")] for t in taus]
+        np.testing.assert_allclose(obs["lambda"][:, 0], expected, rtol=1e-6)
+    finally:
+        venv.close()
+
+
+def _model(venv):
+    model = PPO(BetaActorCriticPolicy, venv, **PPO_KWARGS)
+    model.set_logger(configure(None, []))  # update() outside learn() still logs
+    return model
+
+
+def _callback_with(validate_result, **kwargs):
+    """A callback initialised on a real env, whose validation pass returns a fixed result."""
+    venv = _venv(n_envs=1)
+    model = _model(venv)
+    callback = LagrangianDualCallback(n_bins=3, max_val_queries=200, **kwargs)
+    callback.init_callback(model)
+    callback.validate = lambda: {**validate_result, "tau": callback.taus.copy()}
+    return callback, venv
+
+
+def _result(acc):
+    acc = np.asarray(acc, dtype=float)
+    return {"accuracy": acc, "usd_per_1k": np.ones_like(acc), "mu_mean": np.full_like(acc, 0.5)}
+
+
+def test_update_sign_clip_and_missing_bins():
+    callback, venv = _callback_with(_result([0.0, 1.0, np.nan]), eta=0.4, lambda_max=1.0, lambda_init=0.5)
+    taus = callback.taus.copy()
+    callback.update()
+    # under target -> λ rises; over target -> λ falls; no data -> λ unchanged
+    assert callback.lambdas[0] == pytest.approx(min(1.0, 0.5 + 0.4 * (taus[0] - 0.0)))
+    assert callback.lambdas[1] == pytest.approx(max(0.0, 0.5 + 0.4 * (taus[1] - 1.0)))
+    assert callback.lambdas[2] == pytest.approx(0.5)
+    for _ in range(20):
+        callback.update()
+    assert callback.lambdas[0] == pytest.approx(1.0) and callback.lambdas[1] == pytest.approx(0.0)
+    assert np.all((callback.lambdas >= 0) & (callback.lambdas <= 1.0))
+    np.testing.assert_allclose(venv.env_method("get_lambda_table")[0][0], callback.lambdas)
+    venv.close()
+
+
+def test_global_mode_uses_one_lambda_and_mean_error():
+    callback, venv = _callback_with(_result(np.zeros(9)), mode="global", eta=1.0)
+    callback.update()
+    assert callback.lambdas.shape == (1,)
+    assert callback.lambdas[0] == pytest.approx(callback.taus.mean())
+    venv.close()
+
+
+def test_pid_controller_reacts_to_error_and_stays_in_bounds():
+    callback, venv = _callback_with(_result([0.0, 1.0, 0.5]), controller="pid", pid_gains=(1.0, 0.5, 0.0), lambda_max=2.0)
+    callback.update()
+    taus = callback.taus
+    assert callback.lambdas[0] == pytest.approx(1.0 * taus[0] + 0.5 * taus[0])
+    assert callback.lambdas[1] == 0.0
+    for _ in range(50):
+        callback.update()
+    assert callback.lambdas.max() <= 2.0
+    venv.close()
+
+
+def test_real_validation_pass_measures_the_deterministic_policy():
+    venv = _venv(n_envs=1)
+    model = PPO(BetaActorCriticPolicy, venv, **PPO_KWARGS)
+    callback = LagrangianDualCallback(n_bins=3, max_val_queries=None)
+    callback.init_callback(model)
+    result = callback.validate()
+    val_env = callback.val_env
+    rows = val_env.benchmark.splits["val"]
+    assert callback._val_rows.size == rows.size
+    # brute force: step through the validation rows with the deterministic policy at bin 0's τ
+    tau = callback.taus[0]
+    scores = []
+    for row in rows[:200]:
+        obs = {"p_hat": val_env.head_fit.p_hat[row], "cost_hat": val_env.head_fit.cost_hat[row],
+               "tau": np.array([tau], np.float32), "lambda": np.array([val_env.lambda_for(tau)], np.float32)}
+        mu = model.predict(obs, deterministic=True)[0]
+        k = val_env.head_fit.head.route(val_env.head_fit.p_hat[[row]], val_env.head_fit.cost_hat[[row]], float(mu[0]))[0]
+        scores.append(val_env.benchmark.scores[row, k])
+    sub = LagrangianDualCallback(n_bins=3, max_val_queries=None)
+    sub.init_callback(model)
+    sub._val_rows = rows[:200]
+    assert sub.validate()["accuracy"][0] == pytest.approx(np.mean(scores), abs=1e-6)
+    assert result["accuracy"].shape == (3,)
+    venv.close()
+
+
+def test_state_is_saved_with_the_model_and_restored_on_resume(tmp_path):
+    venv = _venv(n_envs=1)
+    model = PPO(BetaActorCriticPolicy, venv, **PPO_KWARGS)
+    callback = LagrangianDualCallback(n_bins=3, eta=3.0, max_val_queries=200)
+    model.learn(128, callback=callback)
+    saved = callback.lambdas.copy()
+    assert getattr(model, MODEL_STATE_ATTRIBUTE)["lambdas"] == saved.tolist()
+    model.save(tmp_path / "model.zip")
+    loaded = PPO.load(tmp_path / "model.zip", env=venv)
+    assert getattr(loaded, MODEL_STATE_ATTRIBUTE)["lambdas"] == saved.tolist()
+    resumed = LagrangianDualCallback(n_bins=3, eta=3.0, max_val_queries=200)
+    resumed.init_callback(loaded)
+    np.testing.assert_allclose(resumed.lambdas, saved)
+    np.testing.assert_allclose(venv.env_method("get_lambda_table")[0][0], saved)
+    venv.close()
+
+
+def test_training_sessions_are_logged_across_rollout_boundaries(tmp_path):
+    venv = _venv(n_envs=2)
+    model = PPO(BetaActorCriticPolicy, venv, tensorboard_log=str(tmp_path), **{**PPO_KWARGS, "n_steps": 24, "batch_size": 48})
+    callback = LagrangianDualCallback(n_bins=3, max_val_queries=200)
+    model.learn(96, callback=callback, tb_log_name="run")
+    # sessions of 16 steps straddle rollouts of 24: accumulators must survive the boundary
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = glob.glob(str(tmp_path / "run_1" / "events*"))
+    accumulator = EventAccumulator(files[0])
+    accumulator.Reload()
+    tags = set(accumulator.Tags()["scalars"])
+    for tag in ("constraint/lambda_bin0", "constraint/violation", "sla/accuracy/val", "sla/usd_per_1k/val",
+                "sla/floor_compliance/val", "sla/mu_mean/val", "sla/accuracy/train", "sla/usd_per_1k/train",
+                "sla/floor_compliance/train", "sla/mu_mean/train"):
+        assert tag in tags, tag
+    train_mu = [e.value for e in accumulator.Scalars("sla/mu_mean/train")]
+    assert all(0.0 <= v <= 1.0 for v in train_mu)
+    venv.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"mode": "both"}, "mode"), ({"controller": "pd"}, "controller"), ({"eta": 0}, "eta"), ({"n_bins": 0}, "n_bins"),
+     ({"lambda_init": 5, "lambda_max": 1}, "lambda"), ({"update_every": 0}, "update_every")],
+)
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LagrangianDualCallback(**kwargs)
+
+
+def test_lambda_max_above_the_env_bound_is_rejected():
+    venv = _venv(n_envs=1)
+    model = PPO(BetaActorCriticPolicy, venv, **PPO_KWARGS)
+    callback = LagrangianDualCallback(lambda_max=50.0)
+    with pytest.raises(ValueError, match="lambda_max"):
+        callback.init_callback(model)
+    venv.close()
+
+
+def test_constructor_kwargs_rebuild_the_env_on_another_split():
+    env = ProteusRoutingEnv(**{k: v for k, v in ENV_KWARGS.items() if k != "render_mode"})
+    val = ProteusRoutingEnv(**env.constructor_kwargs(split="val"))
+    assert val.split == "val" and val.benchmark is env.benchmark and val.tau_range == env.tau_range
