@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch as th
 from stable_baselines3 import PPO
 
 from agents.calibration import TauCalibration
@@ -77,6 +78,8 @@ class ProteusRouter:
         self.identity = identity or {}
         self.models = np.array(head.models, dtype=object)
         self.include_query = "query" in getattr(model.observation_space, "spaces", {})
+        self.chunk_size = 65_536
+        model.policy.set_training_mode(False)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> ProteusRouter:
@@ -153,12 +156,29 @@ class ProteusRouter:
         else:
             tau_input, ok = tau, tau <= self.calibration.max_reachable
         obs = batch_observations(p_hat, cost_hat, tau_input, float(self.lambda_for(tau_input)), query)
-        actions = self.model.predict(obs, deterministic=deterministic)[0]
+        actions = self.policy_actions(obs, deterministic=deterministic)
         indices, mu = route_actions(self.head, p_hat, cost_hat, actions)
         return RoutingResult(models=self.models[indices], indices=indices, mu=mu,
                              expected_accuracy=p_hat[np.arange(indices.size), indices].astype(np.float64),
                              expected_cost=cost_hat[np.arange(indices.size), indices].astype(np.float64),
                              tau=tau, tau_input=tau_input, reachable=ok)
+
+    def policy_actions(self, observations: dict[str, np.ndarray], *, deterministic: bool = True) -> np.ndarray:
+        """The policy's actions for a batch of observations, ``(n, action_dim)`` in [0, 1].
+
+        Same result as ``model.predict`` (the Beta mean when deterministic), without its per-call
+        checks and copies, in chunks of :attr:`chunk_size` rows under ``torch.inference_mode``.
+        """
+        policy = self.model.policy
+        n = next(iter(observations.values())).shape[0]
+        out = np.empty((n, policy.action_space.shape[0]), dtype=np.float32)
+        with th.inference_mode():
+            for start in range(0, n, self.chunk_size):
+                chunk = {key: th.from_numpy(np.ascontiguousarray(value[start : start + self.chunk_size])) for key, value in observations.items()}
+                distribution = policy.get_distribution(chunk)
+                actions = distribution.mode() if deterministic else distribution.sample()
+                out[start : start + self.chunk_size] = actions.numpy()
+        return np.clip(out, 0.0, 1.0)
 
     def _as_features(self, queries: Any, prompt_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):

@@ -172,8 +172,17 @@ def train(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    registered = gym.spec(env_id.split(":")[-1]).kwargs
+    val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
+    headroom = float(config.get("tau_headroom", 0.0) or 0.0)
+    if headroom > 0 and env_kwargs.get("tau_range") is None:
+        # Train on targets a little above the feasible top too: those bins' λ climbs to λ_max and
+        # teaches the policy the accurate end of the frontier; the calibration map decides later
+        # which τ input serves a requested target.
+        low, high = val_env.tau_range
+        env_kwargs["tau_range"] = [low, min(1.0, round(high + headroom, 4))]
+        val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
     venv = make_training_env(env_id, env_kwargs, n_envs=n_envs, vec_env=vec_env, seed=seed)
-    val_env = ProteusRoutingEnv(**{**gym.spec(env_id.split(":")[-1]).kwargs, **env_kwargs, "split": "val"})
     dual = LagrangianDualCallback(val_env=val_env, seed=seed, verbose=verbose, **(config.get("dual") or {}))
     ppo_kwargs = dict(config.get("ppo") or {})
     policy_kwargs = dict(config.get("policy_kwargs") or {})

@@ -61,6 +61,16 @@ def test_router_routes_like_the_policy_and_head(artifact):
     assert raw.tau_input == 0.5
 
 
+def test_fast_policy_path_equals_sb3_predict(artifact):
+    router = ProteusRouter.load(artifact[0])
+    router.chunk_size = 7  # several chunks
+    from proteus_env.policy_eval import batch_observations
+
+    rng = np.random.default_rng(0)
+    obs = batch_observations(rng.random((50, 11)), rng.random((50, 11)), rng.random(50), rng.random(50))
+    np.testing.assert_allclose(router.policy_actions(obs), router.model.predict(obs, deterministic=True)[0], atol=1e-6)
+
+
 def test_router_flags_unreachable_targets(artifact):
     router = ProteusRouter.load(artifact[0])
     p_hat = np.full((4, 11), 0.5, np.float32)
