@@ -24,6 +24,8 @@ import torch as th
 from stable_baselines3 import PPO
 
 from agents.calibration import TauCalibration
+from proteus_env.encoders import Encoder, load_encoder
+from proteus_env.loaders.text import estimate_tokens_many
 from proteus_env.policy_eval import batch_observations, route_actions
 from proteus_env.routing_head import RoutingHead
 
@@ -66,16 +68,18 @@ class ProteusRouter:
         calibration: The validation τ map.
         lambda_state: The dual state (λ per τ-bin and the bin edges).
         identity: The benchmark identity written by ``proteus train``.
+        encoder: The benchmark's fitted text encoder, when it has one (to route prompts).
     """
 
     def __init__(self, model: PPO, head: RoutingHead, calibration: TauCalibration, lambda_state: dict[str, Any],
-                 identity: dict[str, Any] | None = None) -> None:
+                 identity: dict[str, Any] | None = None, encoder: Encoder | None = None) -> None:
         self.model = model
         self.head = head
         self.calibration = calibration
         self.lambdas = np.asarray(lambda_state["lambdas"], dtype=np.float64)
         self.lambda_edges = np.asarray(lambda_state["edges"], dtype=np.float64)
         self.identity = identity or {}
+        self.encoder = encoder
         self.models = np.array(head.models, dtype=object)
         self.include_query = "query" in getattr(model.observation_space, "spaces", {})
         self.chunk_size = 65_536
@@ -95,8 +99,9 @@ class ProteusRouter:
         model = PPO.load(path / "model.zip", device=device)
         identity_file = path / "benchmark.json"
         identity = json.loads(identity_file.read_text()) if identity_file.is_file() else {}
+        encoder = load_encoder(path / "encoder") if (path / "encoder" / "encoder.json").is_file() else None
         return cls(model, RoutingHead.load(path), TauCalibration.load(path / "calibration.json"),
-                   json.loads((path / "lambda_table.json").read_text()), identity)
+                   json.loads((path / "lambda_table.json").read_text()), identity, encoder)
 
     # ------------------------------------------------------------------ routing
     def lambda_for(self, tau: np.ndarray | float) -> np.ndarray:
@@ -109,8 +114,10 @@ class ProteusRouter:
         """Route a batch of queries at target ``tau``.
 
         Args:
-            queries: ``(n, d)`` embeddings (with ``prompt_tokens``), or prompts (strings) when the
-                benchmark's encoder is available (not for the synthetic benchmark).
+            queries: ``(n, d)`` embeddings (with ``prompt_tokens``), or prompts (a string or a
+                list of strings) when the artifact holds the benchmark's text encoder (RouterBench,
+                SPROUT; not the synthetic benchmark, which has no prompts). Prompt lengths are then
+                estimated like the RouterBench loader does unless ``prompt_tokens`` is given.
             tau: Accuracy target in [0, 1].
             prompt_tokens: ``(n,)`` prompt lengths in tokens (needed with embeddings).
             calibrated: Map τ through the validation calibration (``False``: feed τ as is).
@@ -181,10 +188,16 @@ class ProteusRouter:
         return np.clip(out, 0.0, 1.0)
 
     def _as_features(self, queries: Any, prompt_tokens: Any) -> tuple[np.ndarray, np.ndarray]:
-        if isinstance(queries, str) or (isinstance(queries, (list, tuple)) and queries and isinstance(queries[0], str)):
-            raise ValueError(
-                "This router has no text encoder for prompts (benchmark "
-                f"{self.identity.get('name', 'unknown')!r}); pass embeddings (n, {self.head.embedding_dim}) with prompt_tokens=.")
+        if isinstance(queries, str):
+            queries = [queries]
+        if isinstance(queries, (list, tuple, np.ndarray)) and len(queries) and isinstance(queries[0], str):
+            if self.encoder is None:
+                raise ValueError(
+                    "This router has no text encoder for prompts (benchmark "
+                    f"{self.identity.get('name', 'unknown')!r}); pass embeddings (n, {self.head.embedding_dim}) with prompt_tokens=.")
+            texts = [str(q) for q in queries]
+            tokens = estimate_tokens_many(texts) if prompt_tokens is None else np.atleast_1d(np.asarray(prompt_tokens))
+            return self.encoder.transform(texts).astype(np.float64), tokens
         embeddings = np.asarray(queries, dtype=np.float64)
         if embeddings.ndim == 1:
             embeddings = embeddings[None, :]

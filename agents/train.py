@@ -35,6 +35,8 @@ import proteus_env  # noqa: F401  (registers the ids)
 from agents.calibration import TauCalibration, fit_tau_calibration
 from agents.policies import BetaActorCriticPolicy
 from callbacks.lagrangian import MODEL_STATE_ATTRIBUTE, LagrangianDualCallback
+from proteus_env.benchmark import Benchmark
+from proteus_env.encoders import encoder_from_settings
 from proteus_env.env import ProteusRoutingEnv
 
 DEFAULT_ENV_ID = "Proteus-Synthetic-v0"
@@ -208,6 +210,7 @@ def train(
     model.save(out_dir / "model.zip")
     (out_dir / "lambda_table.json").write_text(json.dumps(dual.state(), indent=2))
     val_env.head_fit.head.save(out_dir)
+    save_benchmark_encoder(val_env.benchmark, out_dir / "encoder")
     calibration.save(out_dir / "calibration.json")
     resolved = {**config, "env_id": env_id, "seed": seed, "n_timesteps": timesteps, "n_envs": n_envs, "vec_env": vec_env,
                 "env_kwargs": env_kwargs}
@@ -228,6 +231,28 @@ def train(
     (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     venv.close()
     return TrainResult(model=model, out_dir=out_dir, summary=summary, calibration=calibration)
+
+
+def save_benchmark_encoder(benchmark: Benchmark, directory: Path) -> bool:
+    """Refit the benchmark's text encoder on its train prompts and save it, so the router can encode prompts.
+
+    Returns:
+        ``False`` when the benchmark has no prompts or no encoder (the synthetic one).
+
+    Raises:
+        RuntimeError: If the refitted encoder does not reproduce the benchmark's embeddings.
+    """
+    name = benchmark.metadata.get("encoder")
+    if benchmark.prompts is None or not name:
+        return False
+    encoder = encoder_from_settings(name, dict(benchmark.metadata.get("encoder_settings") or {}))
+    train = benchmark.split_index("train")
+    encoder.fit([str(p) for p in benchmark.prompts[train]])
+    probe = train[:16]
+    if not np.allclose(encoder.transform([str(p) for p in benchmark.prompts[probe]]), benchmark.embeddings[probe], atol=1e-4):
+        raise RuntimeError(f"Refitting the {name!r} encoder did not reproduce the benchmark's embeddings; the router could not encode prompts.")
+    encoder.save(directory)
+    return True
 
 
 def _resume_path(path: Path) -> Path:

@@ -42,7 +42,13 @@ SENTENCE_EXTRA_HINT = "pip install 'proteus-routing-gym[sentence]'"
 
 
 class Encoder(abc.ABC):
-    """Maps texts to float32 feature vectors of a fixed width."""
+    """Maps texts to float32 feature vectors of a fixed width.
+
+    ``encode(texts, train_index=...)`` fits on the train texts (fitted encoders) and transforms all
+    of them; ``fit``/``transform`` do the two steps apart, so a router can encode new prompts with
+    the state fitted on its benchmark; ``save``/:func:`load_encoder` keep that state as JSON and
+    ``.npz`` (never a pickle).
+    """
 
     #: Registry name of the encoder.
     name: str = ""
@@ -58,14 +64,39 @@ class Encoder(abc.ABC):
     def dim(self) -> int:
         """Width of the output vectors."""
 
+    def fit(self, texts: Sequence[str]) -> Encoder:
+        """Fit on ``texts`` (a no-op for encoders that need no fitting); returns ``self``."""
+        return self
+
     @abc.abstractmethod
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode ``texts`` with the fitted state into an ``(len(texts), dim)`` float32 array."""
+
     def encode(self, texts: Sequence[str], *, train_index: np.ndarray | None = None) -> np.ndarray:
-        """Encode ``texts`` into an ``(len(texts), dim)`` float32 array.
+        """Fit on the train texts, then encode every text into ``(len(texts), dim)`` float32.
 
         Args:
             texts: The texts.
             train_index: Rows of ``texts`` to fit on (fitted encoders); ``None`` fits on all.
         """
+        texts = list(texts)
+        if self.requires_fit:
+            fit_rows = np.arange(len(texts)) if train_index is None else np.asarray(train_index, dtype=np.int64)
+            self.fit([texts[i] for i in fit_rows.tolist()])
+        return self.transform(texts)
+
+    def save(self, directory: str | os.PathLike[str]) -> None:
+        """Write ``encoder.json`` (name and settings) and any fitted state into ``directory``."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "encoder.json").write_text(json.dumps({"name": self.name, "settings": self.settings()}, indent=2))
+        self._save_state(directory)
+
+    def _save_state(self, directory: Path) -> None:  # noqa: B027  (optional hook: most encoders have no state)
+        """Write the fitted state (nothing for encoders that need no fitting)."""
+
+    def _load_state(self, directory: Path) -> None:  # noqa: B027
+        """Read the fitted state written by :meth:`_save_state`."""
 
 
 class TfidfSvdEncoder(Encoder):
@@ -98,6 +129,8 @@ class TfidfSvdEncoder(Encoder):
         self.min_df = int(min_df)
         self.sublinear_tf = bool(sublinear_tf)
         self.effective_dim: int | None = None
+        self._vectorizer: Any = None
+        self._components: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -109,38 +142,67 @@ class TfidfSvdEncoder(Encoder):
         return {"dim": self._dim, "seed": self.seed, "max_features": self.max_features, "ngram_max": self.ngram_max,
                 "min_df": self.min_df, "sublinear_tf": self.sublinear_tf, "version": 1}
 
-    def encode(self, texts: Sequence[str], *, train_index: np.ndarray | None = None) -> np.ndarray:
-        """Fit TF-IDF and the SVD on the train texts, then transform every text."""
-        from sklearn.decomposition import TruncatedSVD
+    def _make_vectorizer(self, vocabulary: dict[str, int] | None = None) -> Any:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        return TfidfVectorizer(lowercase=True, strip_accents="unicode", ngram_range=(1, self.ngram_max), min_df=self.min_df,
+                               max_features=self.max_features, sublinear_tf=self.sublinear_tf, dtype=np.float32, vocabulary=vocabulary)
+
+    def fit(self, texts: Sequence[str]) -> TfidfSvdEncoder:
+        """Fit TF-IDF and the SVD on ``texts`` (the train split's prompts)."""
+        from sklearn.decomposition import TruncatedSVD
+
         texts = list(texts)
-        fit_rows = np.arange(len(texts)) if train_index is None else np.asarray(train_index, dtype=np.int64)
-        if fit_rows.size == 0:
+        if not texts:
             raise ValueError("TfidfSvdEncoder needs at least one train text to fit on.")
-        vectorizer = TfidfVectorizer(
-            lowercase=True,
-            strip_accents="unicode",
-            ngram_range=(1, self.ngram_max),
-            min_df=self.min_df,
-            max_features=self.max_features,
-            sublinear_tf=self.sublinear_tf,
-            dtype=np.float32,
-        )
+        vectorizer = self._make_vectorizer()
         try:
-            train_matrix = vectorizer.fit_transform([texts[i] for i in fit_rows.tolist()])
+            train_matrix = vectorizer.fit_transform(texts)
         except ValueError as exc:  # e.g. every train text is empty or punctuation only
             raise ValueError(f"TfidfSvdEncoder cannot fit on the train texts: {exc}") from None
         n_components = min(self._dim, train_matrix.shape[0] - 1, train_matrix.shape[1] - 1)
-        out = np.zeros((len(texts), self._dim), dtype=np.float32)
         self.effective_dim = max(n_components, 0)
+        self._vectorizer = vectorizer
         if n_components < 1:
-            return out
+            self._components = np.zeros((0, train_matrix.shape[1]), dtype=np.float32)
+            return self
         svd = TruncatedSVD(n_components=n_components, algorithm="randomized", n_iter=7, random_state=self.seed)
         svd.fit(train_matrix)
+        self._components = svd.components_.astype(np.float32)
+        return self
+
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Project ``texts`` on the fitted SVD; columns beyond the effective rank stay zero."""
+        if self._vectorizer is None or self._components is None:
+            raise ValueError("TfidfSvdEncoder is not fitted: call fit() (or encode()) or load a saved encoder first.")
+        texts = list(texts)
+        out = np.zeros((len(texts), self._dim), dtype=np.float32)
+        n_components = self._components.shape[0]
+        if n_components == 0:
+            return out
         for start, stop in _progress_chunks(len(texts), desc="tfidf-svd"):
-            out[start:stop, :n_components] = svd.transform(vectorizer.transform(texts[start:stop]))
+            out[start:stop, :n_components] = self._vectorizer.transform(texts[start:stop]) @ self._components.T
         return out
+
+    def _save_state(self, directory: Path) -> None:
+        if self._vectorizer is None or self._components is None:
+            raise ValueError("TfidfSvdEncoder is not fitted: nothing to save.")
+        vocabulary = {term: int(i) for term, i in self._vectorizer.vocabulary_.items()}
+        (directory / "tfidf_vocabulary.json").write_text(json.dumps(vocabulary))
+        np.savez(directory / "tfidf_svd.npz", idf=self._vectorizer.idf_.astype(np.float64), components=self._components)
+
+    def _load_state(self, directory: Path) -> None:
+        vocabulary = json.loads((directory / "tfidf_vocabulary.json").read_text())
+        with np.load(directory / "tfidf_svd.npz", allow_pickle=False) as arrays:
+            idf, components = arrays["idf"], arrays["components"]
+        if idf.shape != (len(vocabulary),) or components.shape[1] != len(vocabulary):
+            raise ValueError(f"Saved TF-IDF state in {directory} is inconsistent: {len(vocabulary)} terms, idf {idf.shape}, "
+                             f"components {components.shape}.")
+        vectorizer = self._make_vectorizer(vocabulary)
+        vectorizer.idf_ = idf
+        self._vectorizer = vectorizer
+        self._components = components.astype(np.float32)
+        self.effective_dim = components.shape[0]
 
 
 class SentenceTransformerEncoder(Encoder):
@@ -191,8 +253,8 @@ class SentenceTransformerEncoder(Encoder):
         """JSON-able settings that change the output."""
         return {"model": self.model_label, "normalize": self.normalize, "version": 1}
 
-    def encode(self, texts: Sequence[str], *, train_index: np.ndarray | None = None) -> np.ndarray:
-        """Embed every text (``train_index`` is ignored: nothing is fitted)."""
+    def transform(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed every text (nothing is fitted)."""
         texts = list(texts)
         out = np.empty((len(texts), self._dim), dtype=np.float32)
         for start, stop in _progress_chunks(len(texts), desc="sentence-transformers"):
@@ -269,6 +331,31 @@ def get_encoder(name: str, **kwargs: Any) -> Encoder:
         return factory(**kwargs)
     except TypeError as exc:
         raise ValueError(f"Bad settings for encoder {name!r}: {exc}") from None
+
+
+def load_encoder(directory: str | os.PathLike[str]) -> Encoder:
+    """Rebuild an encoder saved with :meth:`Encoder.save` (settings and fitted state; no pickle).
+
+    Raises:
+        FileNotFoundError: If ``directory`` holds no ``encoder.json``.
+        ValueError: If the saved state is inconsistent.
+    """
+    directory = Path(directory)
+    meta_file = directory / "encoder.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"No saved encoder in {directory} (missing encoder.json).")
+    meta = json.loads(meta_file.read_text())
+    encoder = encoder_from_settings(meta["name"], meta["settings"])
+    encoder._load_state(directory)
+    return encoder
+
+
+def encoder_from_settings(name: str, settings: dict[str, Any]) -> Encoder:
+    """A new (unfitted) encoder from a name and the :meth:`Encoder.settings` it reported."""
+    arguments = {k: v for k, v in settings.items() if k != "version"}
+    if name == "sentence-transformers":  # its settings hold a model label, not constructor arguments
+        arguments = {"normalize": arguments.get("normalize", True)}
+    return get_encoder(name, **arguments)
 
 
 register_encoder("tfidf-svd", TfidfSvdEncoder)

@@ -154,3 +154,27 @@ def test_config_helpers():
         apply_override(config, "dual.eta")
     with pytest.raises(FileNotFoundError):
         load_config(path="/nonexistent.yaml")
+
+
+@pytest.mark.slow
+def test_router_trained_on_routerbench_routes_prompts(routerbench_sample, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROTEUS_HOME", str(tmp_path / "home"))
+    torch.set_num_threads(1)
+    config = load_config("Proteus-RouterBench-v0")
+    config["env_kwargs"] = {"session_length": 16}
+    config["ppo"].update({"n_steps": 64, "batch_size": 64, "n_epochs": 1})
+    config["dual"].update({"n_bins": 3})
+    config["checkpoint_every"] = 0
+    out = tmp_path / "rb"
+    train("Proteus-RouterBench-v0", config=config, out_dir=out, seed=0, timesteps=128, n_envs=1, data_path=str(routerbench_sample))
+    assert (out / "encoder" / "encoder.json").is_file()
+    router = ProteusRouter.load(out)
+    result = router.route(["What is the capital of France?", "Write a Python function that reverses a list."], 0.6)
+    assert result.models.shape == (2,) and set(result.models) <= set(router.head.models)
+    from proteus_env import load_benchmark
+
+    bench = load_benchmark("routerbench", data_path=str(routerbench_sample), split_seed=0)
+    rows = bench.splits["test"][:5]
+    by_text = router.route([str(p) for p in bench.prompts[rows]], 0.6, prompt_tokens=bench.prompt_tokens[rows])
+    by_embedding = router.route(bench.embeddings[rows], 0.6, prompt_tokens=bench.prompt_tokens[rows])
+    np.testing.assert_array_equal(by_text.indices, by_embedding.indices)

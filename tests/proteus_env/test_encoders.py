@@ -54,7 +54,7 @@ def test_register_custom_encoder_and_refuse_silent_replacement(monkeypatch):
         def dim(self):
             return 1
 
-        def encode(self, texts, *, train_index=None):
+        def transform(self, texts):
             return np.array([[len(t)] for t in texts], dtype=np.float32)
 
     monkeypatch.setattr(encoders, "_REGISTRY", dict(encoders._REGISTRY))
@@ -138,3 +138,26 @@ def test_sentence_transformers_missing_dependency_names_the_extra(monkeypatch):
         get_encoder("sentence-transformers")
     with pytest.raises(ImportError, match=r"proteus-routing-gym\[sentence\]"):
         encode_texts(["a prompt"], encoder="sentence-transformers")
+
+
+def test_tfidf_fit_transform_save_load_round_trip(tmp_path):
+    from proteus_env.encoders import TfidfSvdEncoder, load_encoder
+
+    texts = [f"question {i} about {'math' if i % 2 else 'history'} and topic {i % 7}" for i in range(60)]
+    train = np.arange(40)
+    encoded = TfidfSvdEncoder(dim=8, seed=1).encode(texts, train_index=train)
+    fitted = TfidfSvdEncoder(dim=8, seed=1).fit([texts[i] for i in train])
+    np.testing.assert_allclose(fitted.transform(texts), encoded, atol=1e-6)
+    fitted.save(tmp_path)
+    assert not list(tmp_path.glob("*.pkl"))
+    loaded = load_encoder(tmp_path)
+    np.testing.assert_allclose(loaded.transform(["question 99 about math and topic 3"]), fitted.transform(["question 99 about math and topic 3"]), atol=1e-6)
+
+
+def test_unfitted_tfidf_transform_and_missing_saved_encoder_raise(tmp_path):
+    from proteus_env.encoders import TfidfSvdEncoder, load_encoder
+
+    with pytest.raises(ValueError, match="not fitted"):
+        TfidfSvdEncoder().transform(["x"])
+    with pytest.raises(FileNotFoundError, match="encoder.json"):
+        load_encoder(tmp_path)
