@@ -151,7 +151,8 @@ def test_tfidf_fit_transform_save_load_round_trip(tmp_path):
     fitted.save(tmp_path)
     assert not list(tmp_path.glob("*.pkl"))
     loaded = load_encoder(tmp_path)
-    np.testing.assert_allclose(loaded.transform(["question 99 about math and topic 3"]), fitted.transform(["question 99 about math and topic 3"]), atol=1e-6)
+    probe = ["question 99 about math and topic 3"]
+    np.testing.assert_allclose(loaded.transform(probe), fitted.transform(probe), atol=1e-6)
 
 
 def test_unfitted_tfidf_transform_and_missing_saved_encoder_raise(tmp_path):
