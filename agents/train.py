@@ -25,6 +25,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 import yaml
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
@@ -184,6 +185,9 @@ def train(
         low, high = val_env.tau_range
         env_kwargs["tau_range"] = [low, min(1.0, round(high + headroom, 4))]
         val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
+    threads = int(config.get("torch_threads", 1) or 0)
+    if threads > 0:  # tiny networks: one thread is fastest and leaves the other core to the envs
+        th.set_num_threads(threads)
     venv = make_training_env(env_id, env_kwargs, n_envs=n_envs, vec_env=vec_env, seed=seed)
     dual = LagrangianDualCallback(val_env=val_env, seed=seed, verbose=verbose, **(config.get("dual") or {}))
     ppo_kwargs = dict(config.get("ppo") or {})

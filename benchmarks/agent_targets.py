@@ -112,7 +112,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=None, help="default: the config's n_timesteps")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", default="artifacts/agent_targets")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for routing (training uses the config's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config("Proteus-Synthetic-v0")
