@@ -11,6 +11,7 @@ meets it on fresh data only about half of the time; the margin is the user's cho
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,7 @@ class TauCalibration:
     val_usd_per_1k: np.ndarray
     n_val: int
 
-    @property
+    @functools.cached_property
     def monotone_accuracy(self) -> np.ndarray:
         """Running maximum of the validation accuracy over τ inputs (the monotone map)."""
         return np.maximum.accumulate(self.val_accuracy)

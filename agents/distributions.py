@@ -82,6 +82,16 @@ class BetaDistribution(Distribution):
         half = concentration.shape[-1] // 2
         return concentration[..., :half], concentration[..., half:]
 
+    @classmethod
+    def mean_from_params(cls, action_params: th.Tensor) -> th.Tensor:
+        """The Beta mean ``α / (α + β)`` straight from raw outputs (the deterministic action).
+
+        Equal to ``proba_distribution(action_params).mode()`` without building the distribution:
+        the inference fast path of :meth:`BetaActorCriticPolicy.mean_action`.
+        """
+        alpha, beta = cls.concentrations(action_params)
+        return alpha / (alpha + beta)
+
     def proba_distribution(self: SelfBetaDistribution, action_params: th.Tensor) -> SelfBetaDistribution:
         """Set the distribution's parameters from the raw network outputs.
 

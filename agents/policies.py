@@ -25,7 +25,7 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.preprocessing import get_action_dim, get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor
-from stable_baselines3.common.type_aliases import Schedule
+from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
 from agents.distributions import BetaDistribution
@@ -298,3 +298,13 @@ class BetaActorCriticPolicy(ActorCriticPolicy):
     def _get_action_dist_from_latent(self, latent_pi: th.Tensor) -> BetaDistribution:
         """Return the Beta distribution for the actor's latent code."""
         return self.action_dist.proba_distribution(self.action_net(latent_pi))
+
+    def mean_action(self, observation: PyTorchObs) -> th.Tensor:
+        """The deterministic action (the Beta mean) for a batch of observation tensors.
+
+        Same value as ``get_distribution(observation).mode()``, without building the distribution
+        object: the inference fast path of :class:`agents.router.ProteusRouter`.
+        """
+        features = self.extract_features(observation, self.pi_features_extractor)
+        latent_pi = self.mlp_extractor.forward_actor(features)
+        return BetaDistribution.mean_from_params(self.action_net(latent_pi))

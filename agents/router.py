@@ -82,7 +82,7 @@ class ProteusRouter:
         self.encoder = encoder
         self.models = np.array(head.models, dtype=object)
         self.include_query = "query" in getattr(model.observation_space, "spaces", {})
-        self.chunk_size = 65_536
+        self.chunk_size = 8_192  # rows per forward pass: small enough to stay in cache
         model.policy.set_training_mode(False)
 
     @classmethod
@@ -182,8 +182,11 @@ class ProteusRouter:
         with th.inference_mode():
             for start in range(0, n, self.chunk_size):
                 chunk = {key: th.from_numpy(np.ascontiguousarray(value[start : start + self.chunk_size])) for key, value in observations.items()}
-                distribution = policy.get_distribution(chunk)
-                actions = distribution.mode() if deterministic else distribution.sample()
+                if deterministic and hasattr(policy, "mean_action"):
+                    actions = policy.mean_action(chunk)  # the Beta mean, without building the distribution
+                else:
+                    distribution = policy.get_distribution(chunk)
+                    actions = distribution.mode() if deterministic else distribution.sample()
                 out[start : start + self.chunk_size] = actions.numpy()
         return np.clip(out, 0.0, 1.0)
 
@@ -239,10 +242,13 @@ def _run(args: argparse.Namespace) -> int:
     else:
         queries, tokens = args.prompts, None
     try:
-        result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=args.margin)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnreachableTargetWarning)  # reported in the output instead
+            result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=args.margin)
     except ValueError as exc:
         raise SystemExit(f"proteus route: {exc}") from None
-    print(f"tau={result.tau:.3f} (policy input {result.tau_input:.3f}){'' if result.reachable else '  UNREACHABLE on validation'}")
+    reach = "" if result.reachable else f"  UNREACHABLE: above the {router.calibration.max_reachable:.3f} reached on validation"
+    print(f"tau={result.tau:.3f} (policy input {result.tau_input:.3f}){reach}")
     print(f"{'#':>4} {'model':36s} {'mu':>6} {'p_hat':>6} {'USD':>10}")
     for i, (name, mu, acc, usd) in enumerate(zip(result.models, result.mu, result.expected_accuracy, result.expected_cost, strict=True)):
         print(f"{i:>4} {name:36s} {mu:>6.3f} {acc:>6.3f} {usd:>10.6f}")

@@ -94,9 +94,15 @@ def speed(router: ProteusRouter, fit, test: np.ndarray, env_id: str = "Proteus-S
     p_hat = np.tile(fit.p_hat[test], (reps, 1))[:1_000_000]
     c_hat = np.tile(fit.cost_hat[test], (reps, 1))[:1_000_000]
     router.route_observations(p_hat[:1000], c_hat[:1000], 0.6)
-    start = time.perf_counter()
-    router.route_observations(p_hat, c_hat, 0.6)
-    out["route_decisions_per_s"] = p_hat.shape[0] / (time.perf_counter() - start)
+    for threads in (1, 2):  # batched routing is compute-bound: both cores help on a quiet machine
+        torch.set_num_threads(threads)
+        times = []
+        for _ in range(3):
+            start = time.perf_counter()
+            router.route_observations(p_hat, c_hat, 0.6)
+            times.append(time.perf_counter() - start)
+        out[f"route_decisions_per_s_{threads}_threads"] = p_hat.shape[0] / min(times)
+    torch.set_num_threads(1)  # a single query: thread hand-off costs more than it saves
     latencies = []
     for i in range(2000):
         start = time.perf_counter()
@@ -112,10 +118,16 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=None, help="default: the config's n_timesteps")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", default="artifacts/agent_targets")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for routing (training uses the config's)")
+    parser.add_argument("--speed-only", default=None, metavar="ARTIFACT", help="only the speed figures, with this trained artifact")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     config = load_config("Proteus-Synthetic-v0")
+    if args.speed_only:
+        router = ProteusRouter.load(args.speed_only)
+        seed = int(json.loads((Path(args.speed_only) / "benchmark.json").read_text())["env_kwargs"]["split_seed"])
+        env = ProteusRoutingEnv(**{**gym.spec("Proteus-Synthetic-v0").kwargs, **config.get("env_kwargs", {}), "split_seed": seed})
+        for key, value in speed(router, env.head_fit, env.benchmark.splits["test"]).items():
+            print(f"{key}: {value:,.3f}")
+        return
     for assignment in args.overrides:
         apply_override(config, assignment)
     out_root = Path(args.out)
