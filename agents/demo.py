@@ -1,73 +1,113 @@
-"""``proteus demo``: a fixed-μ router on ``Proteus-Synthetic-v0``, measured on test sessions."""
+"""``proteus demo``: train PROTEUS on the synthetic benchmark and serve several τ on held-out queries.
+
+The main job of the package, end to end and with no data files: train the Beta-PPO agent with the
+Lagrangian dual callback on ``Proteus-Synthetic-v0`` (the default config, about a minute and a
+half on 2 cores), then route the whole test split at each τ with the validation-calibrated router
+and with a fixed-μ router calibrated the same way, both with the same one-sided margin, and print
+realized accuracy, USD per 1K queries and whether each floor was met. ``--fixed-mu-only`` skips
+the training.
+"""
 
 from __future__ import annotations
 
 import argparse
+import tempfile
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 import proteus_env  # noqa: F401  (registers the environments)
+from proteus_env.metrics import effective_sample_size, one_sided_margin
 from proteus_env.routing_head import fixed_mu_frontier
 
-DEFAULT_TAUS = (0.4, 0.5, 0.6, 0.7, 0.75)
+DEFAULT_TAUS = (0.35, 0.45, 0.55, 0.65, 0.75)
+DEFAULT_CONFIDENCE = 0.95
 
 
-def calibrate_fixed_mu(env: proteus_env.ProteusRoutingEnv, taus: Sequence[float], *, grid: int = 101) -> np.ndarray:
-    """For each τ, the smallest μ whose fixed-μ routing meets τ on the validation split.
+def calibrate_fixed_mu(env: proteus_env.ProteusRoutingEnv, taus: Sequence[float], *, confidence: float | None = None,
+                       grid: int = 101) -> np.ndarray:
+    """For each τ, the smallest μ whose fixed-μ routing meets τ (plus the margin) on validation.
 
     τ above what fixed-μ routing reaches on validation gets μ = 1 (the accurate end).
     """
     frontier = fixed_mu_frontier(env.benchmark, env.head_fit, np.linspace(0.0, 1.0, grid), split="val")
+    n_val = int(env.benchmark.split_index("val").size)
     mus = []
     for tau in taus:
-        meets = np.flatnonzero(frontier["accuracy"] >= tau)
+        need = one_sided_margin(float(tau), effective_sample_size(n_val), confidence)
+        meets = np.flatnonzero(frontier["accuracy"] >= need)
         mus.append(float(frontier["mu"][meets[0]]) if meets.size else 1.0)
     return np.array(mus)
 
 
-def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, sessions: int = 20, session_length: int = 100, seed: int = 0) -> list[dict[str, float]]:
-    """Roll out the validation-calibrated fixed-μ policy on test sessions, one τ at a time.
+def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, confidence: float | None = DEFAULT_CONFIDENCE, train_agent: bool = True,
+             timesteps: int | None = None, seed: int = 0, out_dir: str | Path | None = None) -> list[dict[str, float]]:
+    """Train (unless ``train_agent=False``) and measure both routers on the test split of ``seed``.
 
     Returns:
-        One row per τ: ``tau``, ``mu``, ``accuracy`` (realized, over all test sessions),
-        ``usd_per_1k`` and ``floor_met``.
+        One row per τ with ``tau``, ``fixed_mu``, ``fixed_accuracy``, ``fixed_usd_per_1k`` and, when
+        trained, ``proteus_accuracy``, ``proteus_usd_per_1k``, ``proteus_mu`` (realized, on test).
     """
-    env = gym.make("Proteus-Synthetic-v0", split="test", session_length=session_length, tau_range=(0.0, 1.0))
-    unwrapped = env.unwrapped
-    mus = calibrate_fixed_mu(unwrapped, taus)
+    env = gym.make("Proteus-Synthetic-v0", split="test", split_seed=seed).unwrapped
+    bench, fit = env.benchmark, env.head_fit
+    test = bench.split_index("test")
+    mus = calibrate_fixed_mu(env, taus, confidence=confidence)
+    router = None
+    if train_agent:
+        from agents.router import ProteusRouter, UnreachableTargetWarning
+        from agents.train import train
+
+        out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="proteus_demo_"))
+        train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=True)
+        router = ProteusRouter.load(out)
     rows = []
-    for i, (tau, mu) in enumerate(zip(taus, mus, strict=True)):
-        scores, usd = [], []
-        for s in range(sessions):
-            env.reset(seed=seed + 1000 * i + s, options={"tau": float(tau)})
-            done = False
-            while not done:
-                _, _, terminated, truncated, info = env.step(np.array([mu], dtype=np.float32))
-                scores.append(info["score"])
-                usd.append(info["usd_cost"])
-                done = terminated or truncated
-        accuracy = float(np.mean(scores))
-        rows.append({"tau": float(tau), "mu": float(mu), "accuracy": accuracy, "usd_per_1k": 1000.0 * float(np.mean(usd)),
-                     "floor_met": float(accuracy >= tau)})
-    env.close()
+    for tau, mu in zip(taus, mus, strict=True):
+        fixed = fit.head.route(fit.p_hat[test], fit.cost_hat[test], mu)
+        row = {"tau": float(tau), "fixed_mu": float(mu), "fixed_accuracy": float(bench.scores[test, fixed].mean()),
+               "fixed_usd_per_1k": 1000.0 * float(bench.costs[test, fixed].mean())}
+        if router is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnreachableTargetWarning)
+                routed = router.route_observations(fit.p_hat[test], fit.cost_hat[test], float(tau), confidence=confidence)
+            row.update({"proteus_accuracy": float(bench.scores[test, routed.indices].mean()),
+                        "proteus_usd_per_1k": 1000.0 * float(bench.costs[test, routed.indices].mean()),
+                        "proteus_mu": float(routed.mu.mean()), "proteus_reachable": float(routed.reachable)})
+        rows.append(row)
     return rows
 
 
 def format_table(rows: list[dict[str, float]]) -> str:
     """Render the demo rows as an aligned text table."""
-    lines = [f"{'tau':>6} {'mu':>6} {'accuracy':>9} {'USD/1K':>9} {'floor met':>10}"]
+    def met(accuracy: float, tau: float) -> str:
+        return "yes" if accuracy >= tau else "NO"
+
+    trained = "proteus_accuracy" in rows[0]
+    header = f"{'tau':>5} |"
+    if trained:
+        header += f" {'PROTEUS acc':>11} {'USD/1K':>7} {'mu':>5} {'met':>4} |"
+    header += f" {'fixed-mu acc':>12} {'USD/1K':>7} {'mu':>5} {'met':>4}"
+    lines = [header]
     for r in rows:
-        lines.append(f"{r['tau']:>6.2f} {r['mu']:>6.2f} {r['accuracy']:>9.3f} {r['usd_per_1k']:>9.3f} {('yes' if r['floor_met'] else 'NO'):>10}")
+        line = f"{r['tau']:>5.2f} |"
+        if trained:
+            line += (f" {r['proteus_accuracy']:>11.3f} {r['proteus_usd_per_1k']:>7.3f} {r['proteus_mu']:>5.2f} "
+                     f"{met(r['proteus_accuracy'], r['tau']):>4} |")
+        line += f" {r['fixed_accuracy']:>12.3f} {r['fixed_usd_per_1k']:>7.3f} {r['fixed_mu']:>5.2f} {met(r['fixed_accuracy'], r['tau']):>4}"
+        lines.append(line)
     return "\n".join(lines)
 
 
 def add_demo_subparser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``proteus demo``."""
-    parser = subparsers.add_parser("demo", help="route test sessions of the synthetic benchmark at a few targets")
+    parser = subparsers.add_parser("demo", help="train PROTEUS on the synthetic benchmark and serve several targets on test queries")
     parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS), help="accuracy targets τ in [0, 1]")
-    parser.add_argument("--sessions", type=int, default=20, help="test sessions per τ")
+    parser.add_argument("--margin", default=str(DEFAULT_CONFIDENCE), help="one-sided margin confidence, or 'none' (default 0.95)")
+    parser.add_argument("--timesteps", type=int, default=None, help="training budget (default: the config's)")
+    parser.add_argument("--fixed-mu-only", action="store_true", help="skip training; show the fixed-μ router only")
+    parser.add_argument("--out", default=None, help="keep the trained artifact here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=_run)
 
@@ -76,8 +116,13 @@ def _run(args: argparse.Namespace) -> int:
     for tau in args.taus:
         if not 0.0 <= tau <= 1.0:
             raise SystemExit(f"proteus demo: τ must lie in [0, 1], got {tau}")
-    if args.sessions < 1:
-        raise SystemExit(f"proteus demo: --sessions must be >= 1, got {args.sessions}")
-    print("Fixed-μ router on Proteus-Synthetic-v0: μ(τ) calibrated on validation, measured on test sessions")
-    print(format_table(run_demo(args.taus, sessions=args.sessions, seed=args.seed)))
+    confidence = None if str(args.margin).lower() == "none" else float(args.margin)
+    if confidence is not None and not 0.0 < confidence < 1.0:
+        raise SystemExit(f"proteus demo: --margin must be in (0, 1) or 'none', got {args.margin}")
+    rows = run_demo(args.taus, confidence=confidence, train_agent=not args.fixed_mu_only, timesteps=args.timesteps, seed=args.seed,
+                    out_dir=args.out)
+    margin = "no margin" if confidence is None else f"a {confidence:.0%} one-sided margin"
+    print(f"\nProteus-Synthetic-v0, seed {args.seed}: realized accuracy and cost on the whole test split "
+          f"(routers calibrated on validation, {margin})")
+    print(format_table(rows))
     return 0
