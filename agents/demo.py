@@ -44,7 +44,8 @@ def calibrate_fixed_mu(env: proteus_env.ProteusRoutingEnv, taus: Sequence[float]
 
 
 def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, confidence: float | None = DEFAULT_CONFIDENCE, train_agent: bool = True,
-             timesteps: int | None = None, seed: int = 0, out_dir: str | Path | None = None) -> list[dict[str, float]]:
+             timesteps: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
+             progress_bar: bool = False) -> list[dict[str, float]]:
     """Train (unless ``train_agent=False``) and measure both routers on the test split of ``seed``.
 
     Returns:
@@ -61,7 +62,7 @@ def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, confidence: float | None =
         from agents.train import train
 
         out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="proteus_demo_"))
-        train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=True)
+        train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=progress_bar)
         router = ProteusRouter.load(out)
     rows = []
     for tau, mu in zip(taus, mus, strict=True):
@@ -120,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     if confidence is not None and not 0.0 < confidence < 1.0:
         raise SystemExit(f"proteus demo: --margin must be in (0, 1) or 'none', got {args.margin}")
     rows = run_demo(args.taus, confidence=confidence, train_agent=not args.fixed_mu_only, timesteps=args.timesteps, seed=args.seed,
-                    out_dir=args.out)
+                    out_dir=args.out, progress_bar=True)
     margin = "no margin" if confidence is None else f"a {confidence:.0%} one-sided margin"
     print(f"\nProteus-Synthetic-v0, seed {args.seed}: realized accuracy and cost on the whole test split "
           f"(routers calibrated on validation, {margin})")
