@@ -25,3 +25,30 @@ def routerbench_sample() -> Path:
     if not ROUTERBENCH_SAMPLE.is_file():
         pytest.skip(f"RouterBench sample not found at {ROUTERBENCH_SAMPLE}")
     return ROUTERBENCH_SAMPLE
+
+
+def tiny_train_config(**overrides) -> dict:
+    """The packaged training config shrunk to seconds: 3,000 queries, 64-step rollouts, 3 λ-bins."""
+    from agents.train import load_config
+
+    tiny = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
+            "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},
+            "dual": {"n_bins": 3, "max_val_queries": 300}, "checkpoint_every": 0, "calibration_points": 11, **overrides}
+    config = load_config()
+    for key, value in tiny.items():
+        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    return config
+
+
+@pytest.fixture(scope="session")
+def tiny_routers(tmp_path_factory) -> Path:
+    """A parent directory holding two tiny trained routers, on split seeds 0 and 1."""
+    import torch
+
+    from agents.train import train
+
+    torch.set_num_threads(1)
+    parent = tmp_path_factory.mktemp("routers")
+    for seed in (0, 1):
+        train(config=tiny_train_config(), out_dir=parent / f"seed{seed}", seed=seed, timesteps=256, n_envs=2)
+    return parent

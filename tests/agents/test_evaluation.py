@@ -5,31 +5,19 @@ import shutil
 
 import numpy as np
 import pytest
-import torch
 
 from agents.cli import main
 from agents.dynamic import SCENARIOS, make_schedules, run_scenario, stream_rows
 from agents.evaluation import RouterArtifact, evaluate, find_artifacts, parse_margin, resolve_seeds
-from agents.train import load_config, train
 
-TINY = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
-        "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},
-        "dual": {"n_bins": 3, "max_val_queries": 300}, "checkpoint_every": 0, "calibration_points": 11}
 SMALL = {"n_queries": 3000}
 FAST = {"n_boot": 100, "progress": False}
 
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
+def artifacts(tiny_routers):
     """A parent directory holding two tiny trained routers, on split seeds 0 and 1."""
-    torch.set_num_threads(1)
-    config = load_config()
-    for key, value in TINY.items():
-        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    parent = tmp_path_factory.mktemp("routers")
-    for seed in (0, 1):
-        train(config=config, out_dir=parent / f"seed{seed}", seed=seed, timesteps=256, n_envs=2)
-    return parent
+    return tiny_routers
 
 
 # ---------------------------------------------------------------------------- artifacts and seeds

@@ -3,32 +3,21 @@
 import matplotlib.image
 import pandas as pd
 import pytest
-import torch
 
 from agents.cli import main
 from agents.evaluation import RESULT_COLUMNS, evaluate
 from agents.plots import write_figures
 from agents.report import FIGURES, report_markdown, write_report
-from agents.train import load_config, train
 
-TINY = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
-        "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},
-        "dual": {"n_bins": 3, "max_val_queries": 300}, "checkpoint_every": 0, "calibration_points": 11}
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BASELINES = {"oracle", "best_fixed", "cheapest", "random", "zero_router", "carrot", "knn", "mlp", "omnirouter",
              "omnirouter_uncalibrated"}
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory):
+def report(tmp_path_factory, tiny_routers):
     """`proteus eval` on two tiny routers (seeds 0 and 1) with both margin options."""
-    torch.set_num_threads(1)
-    config = load_config()
-    for key, value in TINY.items():
-        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
-    parent = tmp_path_factory.mktemp("routers")
-    for seed in (0, 1):
-        train(config=config, out_dir=parent / f"seed{seed}", seed=seed, timesteps=256, n_envs=2)
+    parent = tiny_routers
     out = tmp_path_factory.mktemp("report")
     code = main(["eval", "--router", str(parent / "seed0"), str(parent / "seed1"), "--margin", "none", "0.95", "--n-taus", "5",
                  "--n-boot", "100", "--stream-length", "400", "--window", "100", "--out", str(out), "--no-progress"])

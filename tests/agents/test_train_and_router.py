@@ -6,22 +6,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import tiny_train_config
 
 from agents.cli import main
 from agents.router import ProteusRouter, UnreachableTargetWarning
 from agents.train import apply_override, load_config, train
 
-TINY = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
-        "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},
-        "dual": {"n_bins": 3, "max_val_queries": 300}, "checkpoint_every": 128, "calibration_points": 11}
-
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory):
     torch.set_num_threads(1)
-    config = load_config()
-    for key, value in TINY.items():
-        config[key] = {**config.get(key, {}), **value} if isinstance(value, dict) else value
+    config = tiny_train_config(checkpoint_every=128)
     out = tmp_path_factory.mktemp("artifact")
     result = train(config=config, out_dir=out, seed=3, timesteps=256, n_envs=2)
     return out, result, config
@@ -124,9 +119,7 @@ def test_resume_continues_from_the_saved_lambda(artifact, tmp_path):
 def test_cli_train_and_route(tmp_path, capsys):
     torch.set_num_threads(1)
     config = tmp_path / "config.yaml"
-    base = load_config()
-    for key, value in TINY.items():
-        base[key] = {**base.get(key, {}), **value} if isinstance(value, dict) else value
+    base = tiny_train_config()
     config.write_text(yaml.safe_dump({"default": base}))
     out = tmp_path / "run"
     code = main(["train", "--config", str(config), "--timesteps", "128", "--n-envs", "2", "--out", str(out), "--no-progress",
