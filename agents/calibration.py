@@ -64,7 +64,8 @@ class TauCalibration:
         """Policy τ inputs for requested targets, and whether each target is reachable.
 
         Returns:
-            ``(tau_input, reachable)``: unreachable targets get the largest τ input.
+            ``(tau_input, reachable)``: unreachable targets get the τ input with the highest
+            validation accuracy (the most accurate setting).
         """
         taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
         monotone = self.monotone_accuracy
@@ -74,7 +75,7 @@ class TauCalibration:
             need = self.required_accuracy(value, confidence, deploy_queries)
             meets = np.flatnonzero(monotone >= need)
             reachable[i] = meets.size > 0
-            inputs[i] = self.tau_inputs[meets[0]] if meets.size else self.tau_inputs[-1]
+            inputs[i] = self.tau_inputs[meets[0]] if meets.size else self.tau_inputs[int(np.argmax(self.val_accuracy))]
         return inputs, reachable
 
     def save(self, path: str | Path) -> None:

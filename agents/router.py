@@ -130,11 +130,10 @@ class ProteusRouter:
             ValueError: On τ outside [0, 1], a wrong embedding width, NaN, or mismatched lengths.
         """
         embeddings, prompt_tokens = self._as_features(queries, prompt_tokens)
-        p_hat, cost_hat = self.head.predict(embeddings, prompt_tokens)
+        p_hat, cost_hat, usd = self.head.predict_with_usd(embeddings, prompt_tokens)
         result = self.route_observations(p_hat, cost_hat, tau, calibrated=calibrated, confidence=confidence,
                                          deploy_queries=deploy_queries, deterministic=deterministic,
                                          query=embeddings if self.include_query else None)
-        usd = self.head.predict_usd(embeddings, prompt_tokens)
         return dataclasses.replace(result, expected_cost=usd[np.arange(usd.shape[0]), result.indices])
 
     def route_observations(self, p_hat: np.ndarray, cost_hat: np.ndarray, tau: float, *, calibrated: bool = True,
@@ -148,10 +147,14 @@ class ProteusRouter:
         p_hat = np.asarray(p_hat, dtype=np.float32)
         cost_hat = np.asarray(cost_hat, dtype=np.float32)
         k = self.head.n_models
-        if p_hat.ndim != 2 or p_hat.shape[1] != k or cost_hat.shape != p_hat.shape:
-            raise ValueError(f"`p_hat` and `cost_hat` must both have shape (n, {k}), got {p_hat.shape} and {cost_hat.shape}.")
+        if p_hat.ndim != 2 or p_hat.shape[1] != k or cost_hat.shape != p_hat.shape or p_hat.shape[0] == 0:
+            raise ValueError(f"`p_hat` and `cost_hat` must both have shape (n >= 1, {k}), got {p_hat.shape} and {cost_hat.shape}.")
         if not (np.isfinite(p_hat).all() and np.isfinite(cost_hat).all()):
             raise ValueError("`p_hat` and `cost_hat` must be finite.")
+        if self.include_query:
+            width = self.model.observation_space["query"].shape[0]
+            if query is None or np.shape(query) != (p_hat.shape[0], width):
+                raise ValueError(f"This policy observes the raw embedding: pass `query` of shape ({p_hat.shape[0]}, {width}).")
         if calibrated:
             inputs, reachable = self.calibration.input_for(tau, confidence, deploy_queries)
             tau_input, ok = float(inputs[0]), bool(reachable[0])
@@ -164,6 +167,8 @@ class ProteusRouter:
             tau_input, ok = tau, tau <= self.calibration.max_reachable
         obs = batch_observations(p_hat, cost_hat, tau_input, float(self.lambda_for(tau_input)), query)
         actions = self.policy_actions(obs, deterministic=deterministic)
+        if not np.isfinite(actions).all():
+            raise ValueError("The policy returned NaN actions: its network has diverged; retrain or load another artifact.")
         indices, mu = route_actions(self.head, p_hat, cost_hat, actions)
         return RoutingResult(models=self.models[indices], indices=indices, mu=mu,
                              expected_accuracy=p_hat[np.arange(indices.size), indices].astype(np.float64),

@@ -41,6 +41,8 @@ from proteus_env.encoders import encoder_from_settings
 from proteus_env.env import ProteusRoutingEnv
 
 DEFAULT_ENV_ID = "Proteus-Synthetic-v0"
+#: Attribute of the SB3 model naming the data and split it was trained on (saved in the zip).
+DATA_IDENTITY_ATTRIBUTE = "proteus_trained_on"
 
 
 def load_config(env_id: str = DEFAULT_ENV_ID, path: str | Path | None = None) -> dict[str, Any]:
@@ -181,7 +183,7 @@ def train(
     if headroom > 0 and env_kwargs.get("tau_range") is None:
         # Train on targets a little above the feasible top too: those bins' λ climbs to λ_max and
         # teaches the policy the accurate end of the frontier; the calibration map decides later
-        # which τ input serves a requested target.
+        # which τ input serves a requested target. (The second env shares the cached data and head.)
         low, high = val_env.tau_range
         env_kwargs["tau_range"] = [low, min(1.0, round(high + headroom, 4))]
         val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
@@ -192,12 +194,19 @@ def train(
     dual = LagrangianDualCallback(val_env=val_env, seed=seed, verbose=verbose, **(config.get("dual") or {}))
     ppo_kwargs = dict(config.get("ppo") or {})
     policy_kwargs = dict(config.get("policy_kwargs") or {})
+    identity = {"benchmark": val_env.benchmark.name, "fingerprint": val_env.benchmark.fingerprint(), "split_seed": int(seed)}
     if resume is not None:
         model = PPO.load(_resume_path(Path(resume)), env=venv, device=ppo_kwargs.get("device", "cpu"),
                          tensorboard_log=str(tensorboard) if tensorboard else None)
+        trained_on = getattr(model, DATA_IDENTITY_ATTRIBUTE, None)
+        if trained_on is not None and trained_on != identity:
+            raise ValueError(f"Cannot resume {resume}: it was trained on {trained_on}, this run uses {identity} "
+                             f"(continuing would train on rows of another split's test set). Use the same --seed and data.")
+        model.set_random_seed(seed)
     else:
         model = PPO(BetaActorCriticPolicy, venv, seed=seed, verbose=verbose, policy_kwargs=policy_kwargs,
                     tensorboard_log=str(tensorboard) if tensorboard else None, **ppo_kwargs)
+    setattr(model, DATA_IDENTITY_ATTRIBUTE, identity)  # saved in the zip; checked on resume
     callbacks: list[BaseCallback] = [dual]
     every = int(config.get("checkpoint_every", 0) or 0)
     if every > 0:

@@ -82,6 +82,7 @@ class LagrangianDualCallback(BaseCallback):
             raise ValueError(f"Need 0 <= lambda_init <= lambda_max < inf, got {lambda_init!r} and {lambda_max!r}.")
         if int(update_every) != update_every or update_every < 1:
             raise ValueError(f"`update_every` must be a positive integer, got {update_every!r}.")
+        self.n_taus = int(n_bins)  # validation targets per pass (bin centres, or the global mode's grid)
         self.n_bins = int(n_bins) if mode == "per_bin" else 1
         self.mode = mode
         self.eta = float(eta)
@@ -103,6 +104,7 @@ class LagrangianDualCallback(BaseCallback):
         self._train_sessions: list[dict[str, float]] = []
         self._mu_sum: np.ndarray = np.zeros(0)
         self._mu_count: np.ndarray = np.zeros(0)
+        self._steps: np.ndarray = np.zeros(0)
 
     # ------------------------------------------------------------------ set-up
     def _init_callback(self) -> None:
@@ -110,9 +112,11 @@ class LagrangianDualCallback(BaseCallback):
             kwargs = self.training_env.env_method("constructor_kwargs", indices=[0], split="val")[0]
             self.val_env = ProteusRoutingEnv(**kwargs)
         low, high = self.val_env.tau_range
-        edges = np.linspace(low, high, self.n_bins + 1)
+        if not high > low and self.n_bins > 1:
+            raise ValueError(f"The environment's tau_range [{low}, {high}] is a single point: use n_bins=1 or mode='global'.")
+        edges = np.linspace(low, high, self.n_bins + 1) if high > low else np.array([low, low + 1e-6])
         self.edges = edges
-        self.taus = 0.5 * (edges[:-1] + edges[1:]) if self.mode == "per_bin" else np.linspace(low, high, 9)
+        self.taus = 0.5 * (edges[:-1] + edges[1:]) if self.mode == "per_bin" else np.linspace(low, high, self.n_taus)
         if self.lambda_max > self.val_env.lambda_max:
             raise ValueError(f"`lambda_max`={self.lambda_max} exceeds the environment's lambda_max={self.val_env.lambda_max}.")
         rows = self.val_env.benchmark.split_index("val")
@@ -125,6 +129,7 @@ class LagrangianDualCallback(BaseCallback):
         n_envs = self.training_env.num_envs
         self._mu_sum = np.zeros(n_envs)
         self._mu_count = np.zeros(n_envs)
+        self._steps = np.zeros(n_envs)
         self._push()
 
     # ------------------------------------------------------------------ state
@@ -152,11 +157,19 @@ class LagrangianDualCallback(BaseCallback):
                 f"Saved dual state has {lambdas.size} λ in mode {state.get('mode')!r}; "
                 f"this callback has {self.n_bins} in mode {self.mode!r}."
             )
+        edges = np.asarray(state.get("edges") or self.edges, dtype=np.float64)
+        if edges.shape != (self.n_bins + 1,):
+            raise ValueError(f"Saved dual state has {edges.size} bin edges; expected {self.n_bins + 1}.")
+        memory = {}
+        for key in ("integral", "previous_error"):
+            memory[key] = np.asarray(state.get(key, np.zeros(self.n_bins)), dtype=np.float64)
+            if memory[key].shape != (self.n_bins,):
+                raise ValueError(f"Saved dual state's {key!r} has shape {memory[key].shape}; expected ({self.n_bins},).")
         self.lambdas = np.clip(lambdas, 0.0, self.lambda_max)
-        if state.get("edges"):
-            self.edges = np.asarray(state["edges"], dtype=np.float64)
-        self._integral = np.asarray(state.get("integral", np.zeros(self.n_bins)), dtype=np.float64)
-        self._previous_error = np.asarray(state.get("previous_error", np.zeros(self.n_bins)), dtype=np.float64)
+        self.edges = edges
+        if self.mode == "per_bin":  # evaluate where the saved bins are
+            self.taus = 0.5 * (edges[:-1] + edges[1:])
+        self._integral, self._previous_error = memory["integral"], memory["previous_error"]
         self._rollouts = int(state.get("rollouts", 0))
 
     def _push(self) -> None:
@@ -164,25 +177,35 @@ class LagrangianDualCallback(BaseCallback):
         self.training_env.env_method("set_lambda_table", self.lambdas.copy(), self.edges.copy())
         self.val_env.set_lambda_table(self.lambdas.copy(), self.edges.copy())
         setattr(self.model, MODEL_STATE_ATTRIBUTE, self.state())
+        # The observation SB3 kept from the last step (the next rollout's first) was built before
+        # this update: give it the λ its reward will use.
+        last = getattr(self.model, "_last_obs", None)
+        if isinstance(last, dict) and "lambda" in last and "tau" in last:
+            bins = np.searchsorted(self.edges[1:-1], np.asarray(last["tau"]).reshape(-1), side="right")
+            last["lambda"][:] = self.lambdas[bins].reshape(np.shape(last["lambda"])).astype(last["lambda"].dtype)
 
     # ------------------------------------------------------------------ SB3 hooks
     def _on_step(self) -> bool:
         infos = self.locals.get("infos", [])
         for i, info in enumerate(infos):
+            self._steps[i] += 1
             if "mu" in info:
                 self._mu_sum[i] += info["mu"]
                 self._mu_count[i] += 1
             if "session_accuracy" in info:
-                count = max(self._mu_count[i], 1)
+                # A session seen from its start spans session_length steps; one the callback joined
+                # half-way (a resumed run) is scored on the steps it saw.
+                steps = self._steps[i]
                 self._train_sessions.append({
                     "tau": float(info["tau"]),
                     "accuracy": float(info["session_accuracy"]),
-                    "usd_per_1k": 1000.0 * float(info["session_usd_cost"]) / count,
+                    "usd_per_1k": 1000.0 * float(info["session_usd_cost"]) / max(steps, 1),
                     "success": float(info["is_success"]),
-                    "mu_mean": float(self._mu_sum[i] / count) if self._mu_count[i] else float("nan"),
+                    "mu_mean": float(self._mu_sum[i] / self._mu_count[i]) if self._mu_count[i] else float("nan"),
                 })
                 self._mu_sum[i] = 0.0
                 self._mu_count[i] = 0
+                self._steps[i] = 0
         return True
 
     def _on_rollout_end(self) -> None:

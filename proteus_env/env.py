@@ -13,7 +13,7 @@ from gymnasium import spaces
 from proteus_env.benchmark import SPLIT_NAMES, Benchmark
 from proteus_env.loading import cached_benchmark
 from proteus_env.rewards import WeightSchedule, resolve_schedule
-from proteus_env.routing_head import GAMMA_RANGE, HeadConfig, HeadFit, fit_routing_head
+from proteus_env.routing_head import HeadConfig, HeadFit, fit_routing_head, gamma_from_action
 
 ACTION_MODES = ("mu", "model")
 
@@ -155,7 +155,7 @@ class ProteusRoutingEnv(gym.Env):
         }
         self.benchmark = self._resolve_benchmark(benchmark, data_path, benchmark_kwargs or {}, split_seed)
         if isinstance(head_config, dict):
-            head_config = HeadConfig(**head_config)
+            head_config = HeadConfig.from_dict(head_config)
         self.head_fit: HeadFit = fit_routing_head(self.benchmark, seed=split_seed, config=head_config)
         self.split = split
         self.session_length = int(session_length)
@@ -411,13 +411,17 @@ class ProteusRoutingEnv(gym.Env):
         g = float(values[1])
         if not (0.0 <= g <= 1.0):
             raise ValueError(f"Action γ-entry must be a finite number in [0, 1], got {g}.")
-        return mu, GAMMA_RANGE[0] + g * (GAMMA_RANGE[1] - GAMMA_RANGE[0])
+        return mu, float(gamma_from_action(g))
 
     def _check_model(self, action: Any) -> int:
+        if isinstance(action, (bool, np.bool_)):
+            raise ValueError(f"Action must be an integer model index, got the boolean {action!r}.")
         values = np.asarray(action).reshape(-1)
         if values.size != 1:
             raise ValueError(f"Action must be one model index in [0, {self.benchmark.n_models - 1}], got {action!r}.")
         value = values[0]
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"Action must be an integer model index, got {action!r}.")
         if not np.issubdtype(values.dtype, np.integer):
             if not (math.isfinite(float(value)) and float(value).is_integer()):
                 raise ValueError(f"Action must be an integer model index, got {value!r}.")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from proteus_env.benchmark import Benchmark
-from proteus_env.routing_head import GAMMA_RANGE, HeadFit, RoutingHead
+from proteus_env.routing_head import HeadFit, RoutingHead, gamma_from_action
 
 #: ``policy(observations) -> actions (n, action_dim)``, for example
 #: ``lambda obs: model.predict(obs, deterministic=True)[0]``.
@@ -42,9 +42,16 @@ def route_actions(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, ac
     Returns:
         ``(model_index (n,), mu (n,))``.
     """
-    actions = np.clip(np.asarray(actions, dtype=np.float64).reshape(p_hat.shape[0], -1), 0.0, 1.0)
+    n = p_hat.shape[0]
+    actions = np.asarray(actions, dtype=np.float64)
+    if n == 0 or actions.size == 0 or actions.size % n:
+        raise ValueError(f"Need one action row per query: {n} queries, actions of shape {actions.shape}.")
+    actions = actions.reshape(n, -1)
+    if not np.isfinite(actions).all():
+        raise ValueError("The policy returned NaN or infinite actions (has the network diverged?).")
+    actions = np.clip(actions, 0.0, 1.0)  # SB3 clips Box actions the same way
     mu = actions[:, 0]
-    gamma = GAMMA_RANGE[0] + actions[:, 1] * (GAMMA_RANGE[1] - GAMMA_RANGE[0]) if actions.shape[1] > 1 else None
+    gamma = gamma_from_action(actions[:, 1]) if actions.shape[1] > 1 else None
     return head.route(p_hat, cost_hat, mu, gamma), mu
 
 

@@ -26,6 +26,7 @@ import functools
 import json
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,6 +41,17 @@ from proteus_env.predictors import (
 )
 
 GAMMA_RANGE: tuple[float, float] = (2.0, 8.0)
+
+
+def gamma_from_action(entry: np.ndarray | float) -> np.ndarray | float:
+    """Map the learned-γ action entry in [0, 1] affinely onto γ ∈ [2, 8]."""
+    return GAMMA_RANGE[0] + entry * (GAMMA_RANGE[1] - GAMMA_RANGE[0])
+
+
+def log_scale(log_cost: np.ndarray, log_cost_range: np.ndarray) -> np.ndarray:
+    """Map log-USD values onto [0, 1] between the two ends of ``log_cost_range`` (clipped)."""
+    low, high = log_cost_range
+    return np.clip((log_cost - low) / (high - low), 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +85,35 @@ class HeadConfig:
     cost_scale: float = 3.0
     gamma: float = 2.0
     cost_quantiles: tuple[float, float] = (0.01, 0.99)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (self.l2 > 0 and np.isfinite(self.l2)):
+            problems.append(f"l2 must be a finite number > 0 (got {self.l2!r})")
+        if int(self.n_folds) != self.n_folds or self.n_folds < 2:
+            problems.append(f"n_folds must be an integer >= 2 (got {self.n_folds!r})")
+        for name in ("quality_scale", "cost_scale"):
+            value = getattr(self, name)
+            if not (value >= 0 and np.isfinite(value)):
+                problems.append(f"{name} must be a finite number >= 0 (got {value!r})")
+        if not GAMMA_RANGE[0] <= self.gamma <= GAMMA_RANGE[1]:
+            problems.append(f"gamma must lie in {list(GAMMA_RANGE)} (got {self.gamma!r})")
+        low, high = self.cost_quantiles
+        if not 0.0 <= low < high <= 1.0:
+            problems.append(f"cost_quantiles must satisfy 0 <= low < high <= 1 (got {self.cost_quantiles!r})")
+        if problems:
+            raise ValueError("Invalid HeadConfig: " + "; ".join(problems) + ".")
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> HeadConfig:
+        """Build from a dict (for example a ``gym.make`` kwarg), naming unknown keys."""
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"Unknown HeadConfig fields {unknown}; known: {[f.name for f in dataclasses.fields(cls)]}.")
+        values = dict(values)
+        if "cost_quantiles" in values:
+            values["cost_quantiles"] = tuple(values["cost_quantiles"])
+        return cls(**values)
 
     def key(self) -> str:
         """A stable string for cache keys."""
@@ -148,10 +189,8 @@ class RoutingHead:
         return sigmoid(self.platt_a * logits + self.platt_c)
 
     def normalize_cost(self, usd: np.ndarray) -> np.ndarray:
-        """Map USD costs to [0, 1] on the head's log scale."""
-        low, high = self.log_cost_range
-        log_cost = np.log(np.maximum(np.asarray(usd, dtype=np.float64), 1e-12))
-        return np.clip((log_cost - low) / (high - low), 0.0, 1.0)
+        """Map USD costs to [0, 1] on the head's log scale (how the reward's cost term is scaled)."""
+        return log_scale(np.log(np.maximum(np.asarray(usd, dtype=np.float64), 1e-12)), self.log_cost_range)
 
     def predict(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict ``(p̂, ĉ)``, each ``(n, K)`` float32, for new queries.
@@ -159,17 +198,20 @@ class RoutingHead:
         Raises:
             ValueError: On a wrong embedding width, mismatched lengths, NaN or negative tokens.
         """
+        p_hat, c_hat, _ = self.predict_with_usd(embeddings, prompt_tokens)
+        return p_hat, c_hat
+
+    def predict_with_usd(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(p̂, ĉ, expected USD)`` for new queries, standardizing the features once."""
         features = self._features(embeddings, prompt_tokens)
         p_hat = self.calibrate(self.correctness_logits(features))
         log_cost = features @ self.cost_weights + self.cost_bias
-        low, high = self.log_cost_range
-        c_hat = np.clip((log_cost - low) / (high - low), 0.0, 1.0)
-        return p_hat.astype(np.float32), c_hat.astype(np.float32)
+        usd = np.exp(log_cost + 0.5 * self.cost_sd**2)
+        return p_hat.astype(np.float32), log_scale(log_cost, self.log_cost_range).astype(np.float32), usd
 
     def predict_usd(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> np.ndarray:
         """Expected USD cost ``(n, K)`` (log-normal mean of the cost regression)."""
-        features = self._features(embeddings, prompt_tokens)
-        return np.exp(features @ self.cost_weights + self.cost_bias + 0.5 * self.cost_sd**2)
+        return self.predict_with_usd(embeddings, prompt_tokens)[2]
 
     # ------------------------------------------------------------------ routing
     def score(self, p_hat: np.ndarray, c_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:
@@ -180,10 +222,17 @@ class RoutingHead:
             c_hat: ``(n, K)`` normalized predicted cost.
             mu: Scalar or ``(n,)`` quality preference in [0, 1].
             gamma: Scalar or ``(n,)`` exponent; ``None`` uses the configured γ.
+
+        Raises:
+            ValueError: If μ is NaN or outside [0, 1], or γ is not finite and positive.
         """
         gamma = self.config.gamma if gamma is None else gamma
         mu = np.asarray(mu, dtype=np.float64)
         gamma = np.asarray(gamma, dtype=np.float64)
+        if not np.all((mu >= 0.0) & (mu <= 1.0)):  # also NaN
+            raise ValueError(f"μ must be finite and in [0, 1]; got {mu[~((mu >= 0.0) & (mu <= 1.0))].ravel()[:5].tolist()}.")
+        if not np.all(np.isfinite(gamma) & (gamma > 0)):
+            raise ValueError("γ must be finite and > 0.")
         if mu.ndim == 1:
             mu = mu[:, None]
         if gamma.ndim == 1:
@@ -226,11 +275,10 @@ class RoutingHead:
             if not (directory / name).is_file():
                 raise FileNotFoundError(f"Routing head file {directory / name} is missing.")
         meta = json.loads((directory / "routing_head.json").read_text())
-        config = meta["config"]
-        config["cost_quantiles"] = tuple(config["cost_quantiles"])
+        config = HeadConfig.from_dict(meta["config"])
         with np.load(directory / "routing_head.npz", allow_pickle=False) as arrays:
             values = {name: arrays[name] for name in cls._ARRAYS}
-        return cls(models=tuple(meta["models"]), config=HeadConfig(**config), **values)
+        return cls(models=tuple(meta["models"]), config=config, **values)
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -295,9 +343,7 @@ def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
     # Correctness: full fit for val/test, cross-fitted logits for the train rows.
     weights, bias = fit_soft_logistic(features[train], scores[train], l2=config.l2)
     logits = features @ weights + bias
-    rng = np.random.default_rng(seed)
-    folds = np.array_split(train[rng.permutation(train.size)], max(2, config.n_folds))
-    for fold in folds:
+    for fold in _grouped_folds(benchmark, train, n_folds=config.n_folds, seed=seed):
         rest = np.setdiff1d(train, fold, assume_unique=True)
         fold_w, fold_b = fit_soft_logistic(features[rest], scores[rest], l2=config.l2)
         logits[fold] = features[fold] @ fold_w + fold_b
@@ -308,11 +354,11 @@ def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
     log_costs = np.log(np.maximum(benchmark.costs, 1e-12))
     cost_w, cost_b, cost_sd = fit_ridge(features[train], log_costs[train], l2=config.l2)
     low, high = np.quantile(log_costs[train], config.cost_quantiles)
-    if not high > low:
+    if not high > low:  # every train cost equal: any unit width keeps the scale defined
         high = low + 1.0
     log_cost_range = np.array([low, high])
-    cost_hat = np.clip((features @ cost_w + cost_b - low) / (high - low), 0.0, 1.0)
-    cost_norm = np.clip((log_costs - low) / (high - low), 0.0, 1.0)
+    cost_hat = log_scale(features @ cost_w + cost_b, log_cost_range)
+    cost_norm = log_scale(log_costs, log_cost_range)
 
     mean_score = scores[train].mean(axis=0)
     spread = mean_score.max() - mean_score.min()
@@ -337,6 +383,20 @@ def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
     for array in arrays:
         array.flags.writeable = False
     return HeadFit(head=head, p_hat=arrays[0], cost_hat=arrays[1], cost_norm=arrays[2])
+
+
+def _grouped_folds(benchmark: Benchmark, train: np.ndarray, *, n_folds: int, seed: int) -> list[np.ndarray]:
+    """Cross-fitting folds of the train rows; rows with the same prompt text share a fold.
+
+    Otherwise a duplicated prompt could sit in two folds and its "out-of-fold" prediction would be
+    partly in-sample, the optimism cross-fitting removes.
+    """
+    rng = np.random.default_rng(seed)
+    if benchmark.prompts is None:
+        return np.array_split(train[rng.permutation(train.size)], n_folds)
+    _, group = np.unique(benchmark.prompts[train].astype(str), return_inverse=True)
+    fold_of_group = rng.permutation(group.max() + 1) % n_folds
+    return [train[fold_of_group[group] == f] for f in range(n_folds)]
 
 
 def fixed_mu_frontier(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from proteus_env.env import ProteusRoutingEnv
+from proteus_env.routing_head import gamma_from_action
 
 
 class ProteusVectorEnv(VectorEnv):
@@ -31,7 +33,8 @@ class ProteusVectorEnv(VectorEnv):
     def __init__(self, num_envs: int, **env_kwargs: Any) -> None:
         if int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"`num_envs` must be a positive integer, got {num_envs!r}.")
-        env_kwargs.pop("render_mode", None)
+        if env_kwargs.pop("render_mode", None) is not None:
+            raise ValueError("ProteusVectorEnv does not render; pass render_mode=None.")
         self.template = ProteusRoutingEnv(**env_kwargs)
         self.num_envs = int(num_envs)
         self.single_observation_space = self.template.observation_space
@@ -45,10 +48,9 @@ class ProteusVectorEnv(VectorEnv):
         self._cost_norm = t.head_fit.cost_norm
         self._p_hat = t.head_fit.p_hat
         self._cost_hat = t.head_fit.cost_hat
-        head = t.head_fit.head
-        self._prior = head.config.quality_scale * head.quality_prior
-        self._cost_scale = head.config.cost_scale
-        self._gamma = head.config.gamma
+        self._head = t.head_fit.head
+        self._gamma = self._head.config.gamma
+        self._started = False
         self._rng = np.random.default_rng()
         self._session = np.zeros((self.num_envs, t.session_length), dtype=np.int64)
         self._tau = np.zeros(self.num_envs)
@@ -74,11 +76,14 @@ class ProteusVectorEnv(VectorEnv):
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start ``num_envs`` new sessions; ``options={"tau": τ or (num_envs,) array}`` fixes targets."""
         if seed is not None:
-            self._rng = np.random.default_rng(seed if isinstance(seed, int) else list(seed))
+            self._rng = np.random.default_rng(int(seed) if isinstance(seed, numbers.Integral) else [int(s) for s in seed])
         options = options or {}
         low, high = self.template.tau_range
         if options.get("tau") is not None:
-            tau = np.broadcast_to(np.asarray(options["tau"], dtype=np.float64), (self.num_envs,)).copy()
+            tau = np.asarray(options["tau"], dtype=np.float64).reshape(-1)
+            if tau.size not in (1, self.num_envs):
+                raise ValueError(f"options['tau'] must be one τ or {self.num_envs} of them, got {tau.size}.")
+            tau = np.broadcast_to(tau, (self.num_envs,)).copy()
             for value in tau:
                 self.template._check_tau(value)
         else:
@@ -95,18 +100,19 @@ class ProteusVectorEnv(VectorEnv):
         self._t = 0
         self._score_sum[:] = 0.0
         self._usd_sum[:] = 0.0
+        self._started = True
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Route the current query of every session."""
+        if not self._started:
+            raise RuntimeError("Call reset() before step().")
         rows = self._session[:, self._t]
         info: dict[str, Any] = {}
         if self.template.action_mode == "model":
             model = self._check_models(actions)
         else:
             mu, gamma = self._check_mu(actions)
-            weight = (1.0 - mu) ** gamma * self._cost_scale
-            score = self._p_hat[rows] + mu[:, None] * self._prior - weight[:, None] * self._cost_hat[rows]
-            model = score.argmax(axis=1)
+            model = self._head.route(self._p_hat[rows], self._cost_hat[rows], mu, gamma)
             info["mu"] = mu
             if self.template.learn_gamma:
                 info["gamma"] = gamma
@@ -127,9 +133,11 @@ class ProteusVectorEnv(VectorEnv):
             low, high = self.template.tau_range
             self._start(self._rng.uniform(low, high, size=self.num_envs))
             obs = self._observation()
-            info = {"final_obs": final_obs, "final_info": info, "_final_obs": terminated.copy(), "_final_info": terminated.copy()}
+            info = {"final_obs": final_obs, "final_info": _with_masks(info, self.num_envs), "_final_obs": terminated.copy(),
+                    "_final_info": terminated.copy()}
         else:
             obs = self._observation()
+            info = _with_masks(info, self.num_envs)
         return obs, reward.astype(np.float64), terminated, np.zeros(self.num_envs, dtype=bool), info
 
     # ------------------------------------------------------------------ helpers
@@ -157,7 +165,7 @@ class ProteusVectorEnv(VectorEnv):
             raise ValueError(f"Action of session {i} must be finite and in [0, 1], got {values[i].tolist()}.")
         mu = values[:, 0]
         if width == 2:
-            return mu, 2.0 + 6.0 * values[:, 1]
+            return mu, gamma_from_action(values[:, 1])
         return mu, np.full(self.num_envs, self._gamma)
 
     def _check_models(self, actions: Any) -> np.ndarray:
@@ -166,3 +174,8 @@ class ProteusVectorEnv(VectorEnv):
         if values.size != self.num_envs or not np.issubdtype(values.dtype, np.integer) or (values < 0).any() or (values >= k).any():
             raise ValueError(f"Actions must be {self.num_envs} integer model indices in [0, {k - 1}], got {values.tolist()}.")
         return values.astype(np.int64)
+
+
+def _with_masks(info: dict[str, Any], num_envs: int) -> dict[str, Any]:
+    """Add Gymnasium's ``_key`` masks (every session has every key) to a batched info dict."""
+    return {**info, **{f"_{key}": np.ones(num_envs, dtype=bool) for key in info}}

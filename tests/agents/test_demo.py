@@ -9,6 +9,28 @@ def test_fixed_mu_demo_meets_validation_calibrated_targets_on_test(capsys):
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.strip().startswith(("0.40", "0.60"))]
     assert len(lines) == 2 and "fixed-mu acc" in out and "PROTEUS" not in out
+    rows = run_demo([0.4, 0.6], train_agent=False)
+    assert rows[0]["fixed_mu"] < rows[1]["fixed_mu"] and rows[0]["fixed_usd_per_1k"] < rows[1]["fixed_usd_per_1k"]
+    # the margin buys accuracy with cost: never a lower μ, never a lower test accuracy than without it
+    raw = run_demo([0.4, 0.6], train_agent=False, confidence=None)
+    for r, m in zip(raw, rows, strict=True):
+        assert r["fixed_mu"] <= m["fixed_mu"] and r["fixed_accuracy"] <= m["fixed_accuracy"]
+
+
+def test_fixed_mu_calibration_meets_the_target_on_validation_by_construction():
+    import gymnasium as gym
+    import numpy as np
+
+    from agents.demo import calibrate_fixed_mu
+
+    env = gym.make("Proteus-Synthetic-v0", benchmark_kwargs={"n_queries": 3000}).unwrapped
+    val = env.benchmark.splits["val"]
+    for tau, mu in zip([0.4, 0.6], calibrate_fixed_mu(env, [0.4, 0.6]), strict=True):
+        chosen = env.head_fit.head.route(env.head_fit.p_hat[val], env.head_fit.cost_hat[val], mu)
+        assert env.benchmark.scores[val, chosen].mean() >= tau
+        if mu > 0:  # and it is the cheapest μ that does (a step lower misses)
+            lower = env.head_fit.head.route(env.head_fit.p_hat[val], env.head_fit.cost_hat[val], mu - 0.01)
+            assert env.benchmark.scores[val, lower].mean() < tau or np.isclose(mu, 0.0)
 
 
 def test_demo_trains_and_reports_both_routers(tmp_path):

@@ -171,3 +171,16 @@ def test_router_trained_on_routerbench_routes_prompts(routerbench_sample, tmp_pa
     by_text = router.route([str(p) for p in bench.prompts[rows]], 0.6, prompt_tokens=bench.prompt_tokens[rows])
     by_embedding = router.route(bench.embeddings[rows], 0.6, prompt_tokens=bench.prompt_tokens[rows])
     np.testing.assert_array_equal(by_text.indices, by_embedding.indices)
+
+
+def test_resume_refuses_another_split(artifact, tmp_path):
+    out, _, config = artifact
+    with pytest.raises(ValueError, match="Cannot resume"):
+        train(config=config, out_dir=tmp_path, seed=4, timesteps=64, n_envs=2, resume=out)  # trained on seed 3
+
+
+def test_unreachable_target_gets_the_most_accurate_input(artifact):
+    calibration = ProteusRouter.load(artifact[0]).calibration
+    inputs, reachable = calibration.input_for(0.999)
+    assert not reachable[0]
+    assert inputs[0] == calibration.tau_inputs[int(np.argmax(calibration.val_accuracy))]

@@ -52,9 +52,9 @@ def _model(venv):
     return model
 
 
-def _callback_with(validate_result, **kwargs):
+def _callback_with(validate_result, n_envs=1, **kwargs):
     """A callback initialised on a real env, whose validation pass returns a fixed result."""
-    venv = _venv(n_envs=1)
+    venv = _venv(n_envs=n_envs)
     model = _model(venv)
     callback = LagrangianDualCallback(n_bins=3, max_val_queries=200, **kwargs)
     callback.init_callback(model)
@@ -84,19 +84,22 @@ def test_update_sign_clip_and_missing_bins():
 
 
 def test_global_mode_uses_one_lambda_and_mean_error():
-    callback, venv = _callback_with(_result(np.zeros(9)), mode="global", eta=1.0)
+    callback, venv = _callback_with(_result(np.zeros(3)), mode="global", eta=1.0)
     callback.update()
-    assert callback.lambdas.shape == (1,)
+    assert callback.lambdas.shape == (1,) and callback.taus.shape == (3,)  # n_bins validation targets, one λ
     assert callback.lambdas[0] == pytest.approx(callback.taus.mean())
     venv.close()
 
 
 def test_pid_controller_reacts_to_error_and_stays_in_bounds():
-    callback, venv = _callback_with(_result([0.0, 1.0, 0.5]), controller="pid", pid_gains=(1.0, 0.5, 0.0), lambda_max=2.0)
+    callback, venv = _callback_with(_result([0.0, 1.0, 0.5]), controller="pid", pid_gains=(1.0, 0.5, 0.25), lambda_max=2.0)
     callback.update()
     taus = callback.taus
-    assert callback.lambdas[0] == pytest.approx(1.0 * taus[0] + 0.5 * taus[0])
+    # k_p·e + k_i·Σe + k_d·(e − e_prev), with e_prev = 0 on the first step
+    assert callback.lambdas[0] == pytest.approx(1.0 * taus[0] + 0.5 * taus[0] + 0.25 * taus[0])
     assert callback.lambdas[1] == 0.0
+    callback.update()  # same error again: the derivative vanishes, the integral doubles
+    assert callback.lambdas[0] == pytest.approx(1.0 * taus[0] + 0.5 * 2 * taus[0])
     for _ in range(50):
         callback.update()
     assert callback.lambdas.max() <= 2.0
@@ -190,3 +193,34 @@ def test_constructor_kwargs_rebuild_the_env_on_another_split():
     env = ProteusRoutingEnv(**{k: v for k, v in ENV_KWARGS.items() if k != "render_mode"})
     val = ProteusRoutingEnv(**env.constructor_kwargs(split="val"))
     assert val.split == "val" and val.benchmark is env.benchmark and val.tau_range == env.tau_range
+
+
+def test_session_accumulators_survive_rollout_boundaries():
+    """Feed a 2-env stream of infos by hand: sessions of 4 steps cut by 'rollouts' of 3 steps."""
+    callback, venv = _callback_with(_result([0.5, 0.5, 0.5]), n_envs=2)
+    mus = {0: [0.1, 0.2, 0.3, 0.4], 1: [0.9, 0.9, 0.9, 0.9]}
+    for step in range(4):
+        infos = []
+        for env in (0, 1):
+            info = {"mu": mus[env][step], "tau": 0.5}
+            if step == 3:
+                info.update(session_accuracy=0.75, session_usd_cost=0.004 * (env + 1), is_success=True)
+            infos.append(info)
+        callback.locals = {"infos": infos}
+        callback._on_step()
+        if step == 2:  # a rollout ends mid-session: nothing finished yet, nothing logged, nothing lost
+            assert callback._train_sessions == []
+    sessions = callback._train_sessions
+    assert [s["mu_mean"] for s in sessions] == [pytest.approx(0.25), pytest.approx(0.9)]
+    assert [s["usd_per_1k"] for s in sessions] == [pytest.approx(1.0), pytest.approx(2.0)]  # $0.004 over 4 queries = $1/1K
+    venv.close()
+
+
+def test_last_observation_gets_the_new_lambda():
+    callback, venv = _callback_with(_result([0.0, 0.0, 0.0]), eta=1.0)
+    callback.model._last_obs = venv.reset()
+    callback.update()
+    tau = callback.model._last_obs["tau"][0, 0]
+    expected = callback.lambdas[np.searchsorted(callback.edges[1:-1], tau, side="right")]
+    assert callback.model._last_obs["lambda"][0, 0] == pytest.approx(expected, rel=1e-6) and expected > 0
+    venv.close()

@@ -116,3 +116,42 @@ def test_head_load_names_missing_file(tmp_path):
 def test_head_rejects_bad_queries(fit, embeddings, tokens, message):
     with pytest.raises(ValueError, match=message):
         fit.head.predict(embeddings, tokens)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"n_folds": 1}, "n_folds"), ({"gamma": 9.0}, "gamma"), ({"cost_scale": -1.0}, "cost_scale"), ({"l2": 0.0}, "l2"),
+     ({"cost_quantiles": (0.9, 0.1)}, "cost_quantiles")],
+)
+def test_head_config_rejects_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HeadConfig(**kwargs)
+
+
+def test_head_config_from_dict_names_unknown_keys():
+    with pytest.raises(ValueError, match="gama"):
+        HeadConfig.from_dict({"gama": 3.0})
+    assert HeadConfig.from_dict({"cost_quantiles": [0.05, 0.95]}).cost_quantiles == (0.05, 0.95)
+
+
+@pytest.mark.parametrize("mu", [np.nan, 1.5, -0.2])
+def test_score_rejects_bad_mu(fit, mu):
+    with pytest.raises(ValueError, match="μ"):
+        fit.head.route(fit.p_hat[:3], fit.cost_hat[:3], mu)
+
+
+def test_duplicate_train_prompts_share_a_cross_fitting_fold():
+    from proteus_env import Benchmark
+    from proteus_env.routing_head import _grouped_folds
+
+    n = 40
+    prompts = np.array([f"p{i % 10}" for i in range(n)], dtype=object)
+    bench = Benchmark(name="dups", models=("a", "b"), task=np.array(["t"] * n), scores=np.zeros((n, 2)), costs=np.ones((n, 2)),
+                      embeddings=np.zeros((n, 2)), prompt_tokens=np.ones(n, int), prompts=prompts,
+                      splits={"train": np.arange(30), "val": np.arange(30, 35), "test": np.arange(35, 40)})
+    folds = _grouped_folds(bench, bench.splits["train"], n_folds=5, seed=0)
+    assert np.array_equal(np.sort(np.concatenate(folds)), np.arange(30))
+    fold_of = {}
+    for f, rows in enumerate(folds):
+        for text in prompts[rows]:
+            assert fold_of.setdefault(text, f) == f

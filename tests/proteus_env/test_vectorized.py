@@ -101,3 +101,18 @@ def test_batched_vector_env_rejects_bad_actions(actions):
     venv.reset(seed=0)
     with pytest.raises(ValueError, match="[Aa]ction"):
         venv.step(actions)
+
+
+def test_batched_vector_env_rejects_misuse():
+    from proteus_env import ProteusVectorEnv
+
+    venv = ProteusVectorEnv(3, **SMALL)
+    with pytest.raises(RuntimeError, match="reset"):
+        venv.step(np.zeros((3, 1)))
+    venv.reset(seed=np.int64(4))  # numpy integer seeds work
+    with pytest.raises(ValueError, match="options"):
+        venv.reset(options={"tau": [0.5, 0.6]})
+    with pytest.raises(ValueError, match="render"):
+        ProteusVectorEnv(2, render_mode="ansi", **SMALL)
+    _, _, _, _, info = venv.step(np.full((3, 1), 0.5))
+    assert info["_score"].all() and info["score"].shape == (3,)
