@@ -25,6 +25,7 @@ from stable_baselines3 import PPO
 
 from agents.calibration import TauCalibration
 from proteus_env.encoders import Encoder, load_encoder
+from proteus_env.env import lambda_at
 from proteus_env.loaders.text import estimate_tokens_many
 from proteus_env.policy_eval import batch_observations, route_actions
 from proteus_env.routing_head import RoutingHead
@@ -106,8 +107,7 @@ class ProteusRouter:
     # ------------------------------------------------------------------ routing
     def lambda_for(self, tau: np.ndarray | float) -> np.ndarray:
         """λ of the trained table at τ input(s)."""
-        index = np.searchsorted(self.lambda_edges[1:-1], np.asarray(tau, dtype=np.float64), side="right")
-        return self.lambdas[index]
+        return lambda_at(np.asarray(tau, dtype=np.float64), self.lambdas, self.lambda_edges)
 
     def route(self, queries: Any, tau: float, *, prompt_tokens: Any = None, calibrated: bool = True,
               confidence: float | None = None, deploy_queries: int | None = None, deterministic: bool = True) -> RoutingResult:

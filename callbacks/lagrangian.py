@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from proteus_env.env import ProteusRoutingEnv
+from proteus_env.env import ProteusRoutingEnv, lambda_at
 from proteus_env.policy_eval import accuracy_at_taus
 
 #: Attribute of the SB3 model that carries the dual state; SB3 saves it in the model zip.
@@ -181,8 +181,8 @@ class LagrangianDualCallback(BaseCallback):
         # this update: give it the λ its reward will use.
         last = getattr(self.model, "_last_obs", None)
         if isinstance(last, dict) and "lambda" in last and "tau" in last:
-            bins = np.searchsorted(self.edges[1:-1], np.asarray(last["tau"]).reshape(-1), side="right")
-            last["lambda"][:] = self.lambdas[bins].reshape(np.shape(last["lambda"])).astype(last["lambda"].dtype)
+            fresh = lambda_at(np.asarray(last["tau"]).reshape(-1), self.lambdas, self.edges)
+            last["lambda"][:] = fresh.reshape(np.shape(last["lambda"])).astype(last["lambda"].dtype)
 
     # ------------------------------------------------------------------ SB3 hooks
     def _on_step(self) -> bool:

@@ -18,6 +18,21 @@ from proteus_env.routing_head import HeadConfig, HeadFit, fit_routing_head, gamm
 ACTION_MODES = ("mu", "model")
 
 
+def lambda_at(tau: float | np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """λ(τ) of a per-bin table: linear between bin centres, constant beyond the outer ones.
+
+    At a bin's centre it is that bin's λ (where the dual update measures it). Linear rather than a
+    step, so that the policy's input, and with it the routing, changes continuously with τ: with a
+    step, accuracy jumped by up to 5 points between neighbouring τ at a bin edge, and the router had
+    to overshoot its target there.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.size == 1:
+        return np.full(np.shape(tau), values[0])
+    centres = 0.5 * (edges[:-1] + edges[1:])
+    return np.interp(tau, centres, values)
+
+
 class UnsupportedRenderModeError(ValueError, TypeError):
     """An unsupported ``render_mode``.
 
@@ -252,6 +267,8 @@ class ProteusRoutingEnv(gym.Env):
     def set_lambda_table(self, values: Sequence[float] | np.ndarray, bin_edges: Sequence[float] | np.ndarray | None = None) -> None:
         """Set one λ per τ-bin; the next observation carries the new λ(τ).
 
+        λ(τ) interpolates linearly between the bin centres (:func:`lambda_at`).
+
         Args:
             values: ``(B,)`` non-negative multipliers.
             bin_edges: ``(B + 1,)`` increasing edges over τ; by default ``B`` equal bins over
@@ -279,9 +296,8 @@ class ProteusRoutingEnv(gym.Env):
         return self._lambda_values.copy(), self._lambda_edges.copy()
 
     def lambda_for(self, tau: float) -> float:
-        """λ in force for target ``tau``."""
-        index = int(np.searchsorted(self._lambda_edges[1:-1], tau, side="right"))
-        return float(self._lambda_values[index])
+        """λ in force for target ``tau`` (see :func:`lambda_at`)."""
+        return float(lambda_at(tau, self._lambda_values, self._lambda_edges))
 
     def _refresh_lambda(self) -> None:
         self._lambda = self.lambda_for(self._tau)

@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from proteus_env.env import ProteusRoutingEnv
+from proteus_env.env import ProteusRoutingEnv, lambda_at
 from proteus_env.routing_head import gamma_from_action
 
 
@@ -69,8 +69,7 @@ class ProteusVectorEnv(VectorEnv):
         self.template.set_lagrange_multiplier(value)
 
     def _lambdas(self) -> np.ndarray:
-        values, edges = self.template._lambda_values, self.template._lambda_edges
-        return values[np.searchsorted(edges[1:-1], self._tau, side="right")]
+        return lambda_at(self._tau, self.template._lambda_values, self.template._lambda_edges)
 
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

@@ -11,6 +11,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 from agents.policies import BetaActorCriticPolicy
 from callbacks import MODEL_STATE_ATTRIBUTE, LagrangianDualCallback
 from proteus_env import ProteusRoutingEnv
+from proteus_env.env import lambda_at
 
 ENV_KWARGS = {"benchmark_kwargs": {"n_queries": 3000}, "session_length": 16, "tau_range": (0.3, 0.8), "render_mode": None}
 PPO_KWARGS = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu", "seed": 0}
@@ -40,7 +41,7 @@ def test_lambda_reaches_the_unwrapped_envs(vec_env_cls):
             np.testing.assert_allclose(edges, callback.edges)
         obs = venv.reset()
         taus = obs["tau"][:, 0]
-        expected = [callback.lambdas[np.searchsorted(callback.edges[1:-1], t, side="right")] for t in taus]
+        expected = lambda_at(taus, callback.lambdas, callback.edges)
         np.testing.assert_allclose(obs["lambda"][:, 0], expected, rtol=1e-6)
     finally:
         venv.close()
@@ -221,6 +222,6 @@ def test_last_observation_gets_the_new_lambda():
     callback.model._last_obs = venv.reset()
     callback.update()
     tau = callback.model._last_obs["tau"][0, 0]
-    expected = callback.lambdas[np.searchsorted(callback.edges[1:-1], tau, side="right")]
+    expected = lambda_at(tau, callback.lambdas, callback.edges)
     assert callback.model._last_obs["lambda"][0, 0] == pytest.approx(expected, rel=1e-6) and expected > 0
     venv.close()

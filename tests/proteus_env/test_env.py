@@ -153,7 +153,8 @@ def test_lambda_table_reaches_the_next_observation():
     env.set_lambda_table([0.1, 0.2, 0.3, 0.4, 0.5])  # bins of width 0.1 over [0.3, 0.8]
     obs, _, _, _, info = env.step(np.array([0.5], dtype=np.float32))
     assert obs["lambda"][0] == pytest.approx(0.5)
-    assert env.lambda_for(0.31) == pytest.approx(0.1) and env.lambda_for(0.45) == pytest.approx(0.2)
+    assert env.lambda_for(0.31) == pytest.approx(0.1) and env.lambda_for(0.45) == pytest.approx(0.2)  # end, centre
+    assert env.lambda_for(0.50) == pytest.approx(0.25)  # halfway between the centres 0.45 and 0.55: continuous in τ
     env.set_lagrange_multiplier(1.5)
     obs, *_ = env.step(np.array([0.5], dtype=np.float32))
     assert obs["lambda"][0] == pytest.approx(1.5)
