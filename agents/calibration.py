@@ -68,16 +68,14 @@ class TauCalibration:
             validation accuracy (the most accurate setting).
         """
         taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
+        monotone = self.monotone_accuracy
         inputs = np.empty_like(taus)
         reachable = np.empty(taus.shape, dtype=bool)
         for i, value in enumerate(taus):
             need = self.required_accuracy(value, confidence, deploy_queries)
-            meets = np.flatnonzero(self.val_accuracy >= need)
+            meets = np.flatnonzero(monotone >= need)
             reachable[i] = meets.size > 0
-            if meets.size:  # the cheapest input that meets it on validation, as the baselines calibrate
-                inputs[i] = self.tau_inputs[meets[np.argmin(self.val_usd_per_1k[meets])]]
-            else:
-                inputs[i] = self.tau_inputs[int(np.argmax(self.val_accuracy))]
+            inputs[i] = self.tau_inputs[meets[0]] if meets.size else self.tau_inputs[int(np.argmax(self.val_accuracy))]
         return inputs, reachable
 
     def save(self, path: str | Path) -> None:

@@ -184,3 +184,16 @@ def test_unreachable_target_gets_the_most_accurate_input(artifact):
     inputs, reachable = calibration.input_for(0.999)
     assert not reachable[0]
     assert inputs[0] == calibration.tau_inputs[int(np.argmax(calibration.val_accuracy))]
+
+
+def test_calibration_map_is_monotone_and_flags_unreachable_targets():
+    from agents.calibration import TauCalibration
+
+    calibration = TauCalibration(tau_inputs=np.array([0.3, 0.4, 0.5, 0.6]), val_accuracy=np.array([0.50, 0.70, 0.65, 0.80]),
+                                 val_usd_per_1k=np.array([1.0, 3.0, 2.0, 4.0]), n_val=1000)
+    inputs, reachable = calibration.input_for([0.45, 0.5, 0.66, 0.68, 0.75, 0.9])
+    np.testing.assert_allclose(inputs, [0.3, 0.3, 0.4, 0.4, 0.6, 0.6])  # the smallest input whose running max reaches τ
+    assert np.all(np.diff(inputs) >= 0)
+    np.testing.assert_array_equal(reachable, [True, True, True, True, True, False])
+    margin_inputs, _ = calibration.input_for([0.5], confidence=0.95)
+    assert margin_inputs[0] == 0.4  # 0.5 + z·sqrt(0.25/500) = 0.537 > 0.50
