@@ -20,7 +20,7 @@ import numpy as np
 
 from proteus_env.env import ProteusRoutingEnv
 from proteus_env.metrics import effective_sample_size, one_sided_margin
-from proteus_env.policy_eval import accuracy_at_taus
+from proteus_env.policy_eval import accuracy_at_taus, validation_halves
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,14 +92,16 @@ class TauCalibration:
 
 
 def fit_tau_calibration(model: Any, val_env: ProteusRoutingEnv, *, n_points: int = 41) -> TauCalibration:
-    """Measure ``model``'s deterministic policy on the whole validation split at ``n_points`` τ inputs.
+    """Measure ``model``'s deterministic policy on the calibration half of validation at ``n_points`` τ inputs.
 
     τ inputs span the env's ``tau_range``; λ is what the env shows at each τ (the trained table).
+    The dual callback tuned λ on the other half (:func:`proteus_env.policy_eval.validation_halves`),
+    so the calibration is not measured on rows the training adapted to.
     """
     low, high = val_env.tau_range
     inputs = np.linspace(low, high, int(n_points))
     lambdas = np.array([val_env.lambda_for(t) for t in inputs])
-    rows = val_env.benchmark.split_index("val")
+    _, rows = validation_halves(val_env.benchmark, seed=val_env.constructor_kwargs()["split_seed"])
 
     def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]

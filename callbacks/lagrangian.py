@@ -9,7 +9,7 @@ import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
 from proteus_env.env import ProteusRoutingEnv, lambda_at
-from proteus_env.policy_eval import accuracy_at_taus
+from proteus_env.policy_eval import accuracy_at_taus, validation_halves
 
 #: Attribute of the SB3 model that carries the dual state; SB3 saves it in the model zip.
 MODEL_STATE_ATTRIBUTE = "proteus_dual_state"
@@ -48,7 +48,9 @@ class LagrangianDualCallback(BaseCallback):
         pid_gains: ``(k_p, k_i, k_d)`` of the PID variant.
         val_env: A :class:`~proteus_env.ProteusRoutingEnv` on the validation split; by default one
             is built from the training env's ``constructor_kwargs(split="val")``.
-        max_val_queries: Validation queries per pass (a fixed random subset when fewer than all).
+        max_val_queries: Validation queries per pass (a fixed random subset when fewer than all) of
+            the dual half of the validation split (:func:`proteus_env.policy_eval.validation_halves`;
+            the router calibrates on the other half).
         seed: Seed of that subset.
         verbose: SB3 verbosity.
     """
@@ -119,7 +121,7 @@ class LagrangianDualCallback(BaseCallback):
         self.taus = 0.5 * (edges[:-1] + edges[1:]) if self.mode == "per_bin" else np.linspace(low, high, self.n_taus)
         if self.lambda_max > self.val_env.lambda_max:
             raise ValueError(f"`lambda_max`={self.lambda_max} exceeds the environment's lambda_max={self.val_env.lambda_max}.")
-        rows = self.val_env.benchmark.split_index("val")
+        rows, _ = validation_halves(self.val_env.benchmark, seed=self.val_env.constructor_kwargs()["split_seed"])
         if self.max_val_queries is not None and rows.size > self.max_val_queries:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, self.max_val_queries, replace=False))
         self._val_rows = rows

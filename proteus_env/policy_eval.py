@@ -21,6 +21,19 @@ from proteus_env.routing_head import HeadFit, RoutingHead, gamma_from_action
 BatchPolicy = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 
+def validation_halves(benchmark: Benchmark, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split the validation rows into two disjoint, seeded halves: ``(dual_rows, calibration_rows)``.
+
+    The dual callback tunes λ on the first half; the router's τ calibration is measured on the
+    second. Tuning and calibrating on the same rows would calibrate on rows the training already
+    adapted to, and make the calibration optimistic.
+    """
+    rows = benchmark.split_index("val")
+    shuffled = rows[np.random.default_rng([seed, 7919]).permutation(rows.size)]
+    half = rows.size // 2
+    return np.sort(shuffled[:half]), np.sort(shuffled[half:])
+
+
 def batch_observations(p_hat: np.ndarray, cost_hat: np.ndarray, tau: float | np.ndarray, lam: float | np.ndarray,
                        query: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Observations of ``n`` queries in the environment's Dict format (float32 arrays)."""

@@ -114,8 +114,12 @@ def test_real_validation_pass_measures_the_deterministic_policy():
     callback.init_callback(model)
     result = callback.validate()
     val_env = callback.val_env
-    rows = val_env.benchmark.splits["val"]
-    assert callback._val_rows.size == rows.size
+    from proteus_env.policy_eval import validation_halves
+
+    rows, calibration_rows = validation_halves(val_env.benchmark, seed=0)
+    np.testing.assert_array_equal(callback._val_rows, rows)  # the dual half only: the router calibrates on the other
+    assert np.intersect1d(rows, calibration_rows).size == 0
+    assert rows.size + calibration_rows.size == val_env.benchmark.splits["val"].size
     # brute force: step through the validation rows with the deterministic policy at bin 0's τ
     tau = callback.taus[0]
     scores = []
