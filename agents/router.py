@@ -84,6 +84,7 @@ class ProteusRouter:
         self.models = np.array(head.models, dtype=object)
         self.include_query = "query" in getattr(model.observation_space, "spaces", {})
         self.chunk_size = 8_192  # rows per forward pass: small enough to stay in cache
+        self._calibrated_inputs: dict[tuple[float, float | None, int | None], tuple[float, bool]] = {}
         model.policy.set_training_mode(False)
 
     @classmethod
@@ -156,8 +157,11 @@ class ProteusRouter:
             if query is None or np.shape(query) != (p_hat.shape[0], width):
                 raise ValueError(f"This policy observes the raw embedding: pass `query` of shape ({p_hat.shape[0]}, {width}).")
         if calibrated:
-            inputs, reachable = self.calibration.input_for(tau, confidence, deploy_queries)
-            tau_input, ok = float(inputs[0]), bool(reachable[0])
+            key = (tau, confidence, deploy_queries)
+            if key not in self._calibrated_inputs:  # same τ, same answer: look it up once
+                inputs, reachable = self.calibration.input_for(tau, confidence, deploy_queries)
+                self._calibrated_inputs[key] = (float(inputs[0]), bool(reachable[0]))
+            tau_input, ok = self._calibrated_inputs[key]
             if not ok:
                 warnings.warn(
                     f"τ={tau:.3f} is above what this router reached on validation (max {self.calibration.max_reachable:.3f}"
