@@ -164,21 +164,6 @@ class Benchmark:
             digest.update(np.ascontiguousarray(self.splits[split]).tobytes())
         return digest.hexdigest()[:16]
 
-    def summary(self) -> dict[str, Any]:
-        """Per-model mean score and USD per query, oracle figures and split sizes."""
-        best = self.scores.max(axis=1)
-        return {
-            "name": self.name,
-            "n_queries": self.n_queries,
-            "n_models": self.n_models,
-            "tasks": sorted({str(t) for t in self.task}),
-            "mean_score": dict(zip(self.models, self.scores.mean(axis=0).astype(float).tolist(), strict=True)),
-            "mean_usd": dict(zip(self.models, self.costs.mean(axis=0).astype(float).tolist(), strict=True)),
-            "oracle_accuracy": float(best.mean()),
-            "no_model_correct": float((best <= 0.0).mean()),
-            "splits": {k: int(v.size) for k, v in self.splits.items()},
-        }
-
 
 def _as_array(field: str, value: Any, *, dtype: Any) -> np.ndarray:
     """Convert ``value`` to an array the benchmark owns, naming the field when that fails.

@@ -188,10 +188,6 @@ class RoutingHead:
         """Apply the per-model Platt calibration to logits."""
         return sigmoid(self.platt_a * logits + self.platt_c)
 
-    def normalize_cost(self, usd: np.ndarray) -> np.ndarray:
-        """Map USD costs to [0, 1] on the head's log scale (how the reward's cost term is scaled)."""
-        return log_scale(np.log(np.maximum(np.asarray(usd, dtype=np.float64), 1e-12)), self.log_cost_range)
-
     def predict(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Predict ``(p̂, ĉ)``, each ``(n, K)`` float32, for new queries.
 
@@ -208,10 +204,6 @@ class RoutingHead:
         log_cost = features @ self.cost_weights + self.cost_bias
         usd = np.exp(log_cost + 0.5 * self.cost_sd**2)
         return p_hat.astype(np.float32), log_scale(log_cost, self.log_cost_range).astype(np.float32), usd
-
-    def predict_usd(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> np.ndarray:
-        """Expected USD cost ``(n, K)`` (log-normal mean of the cost regression)."""
-        return self.predict_with_usd(embeddings, prompt_tokens)[2]
 
     # ------------------------------------------------------------------ routing
     def score(self, p_hat: np.ndarray, c_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:

@@ -42,14 +42,10 @@ class ProteusVectorEnv(VectorEnv):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         t = self.template
+        # The template's data, head and settings are the single source; nothing is copied.
+        self._bench = t.benchmark
+        self._fit = t.head_fit
         self._rows_pool = t.benchmark.split_index(t.split)
-        self._scores = t.benchmark.scores
-        self._costs = t.benchmark.costs
-        self._cost_norm = t.head_fit.cost_norm
-        self._p_hat = t.head_fit.p_hat
-        self._cost_hat = t.head_fit.cost_hat
-        self._head = t.head_fit.head
-        self._gamma = self._head.config.gamma
         self._started = False
         self._rng = np.random.default_rng()
         self._session = np.zeros((self.num_envs, t.session_length), dtype=np.int64)
@@ -111,14 +107,14 @@ class ProteusVectorEnv(VectorEnv):
             model = self._check_models(actions)
         else:
             mu, gamma = self._check_mu(actions)
-            model = self._head.route(self._p_hat[rows], self._cost_hat[rows], mu, gamma)
+            model = self._fit.head.route(self._fit.p_hat[rows], self._fit.cost_hat[rows], mu, gamma)
             info["mu"] = mu
             if self.template.learn_gamma:
                 info["gamma"] = gamma
-        y = self._scores[rows, model].astype(np.float64)
-        usd = self._costs[rows, model]
+        y = self._bench.scores[rows, model].astype(np.float64)
+        usd = self._bench.costs[rows, model]
         lam = self._lambdas()
-        reward = self._wq * y - self._wc * self._cost_norm[rows, model] + lam * (y - self._tau)
+        reward = self._wq * y - self._wc * self._fit.cost_norm[rows, model] + lam * (y - self._tau)
         self._score_sum += y
         self._usd_sum += usd
         self._t += 1
@@ -143,8 +139,8 @@ class ProteusVectorEnv(VectorEnv):
     def _observation(self) -> dict[str, np.ndarray]:
         rows = self._session[:, self._t]
         obs = {
-            "p_hat": self._p_hat[rows],
-            "cost_hat": self._cost_hat[rows],
+            "p_hat": self._fit.p_hat[rows],
+            "cost_hat": self._fit.cost_hat[rows],
             "tau": self._tau.astype(np.float32)[:, None],
             "lambda": self._lambdas().astype(np.float32)[:, None],
         }
@@ -165,7 +161,7 @@ class ProteusVectorEnv(VectorEnv):
         mu = values[:, 0]
         if width == 2:
             return mu, gamma_from_action(values[:, 1])
-        return mu, np.full(self.num_envs, self._gamma)
+        return mu, np.full(self.num_envs, self._fit.head.config.gamma)
 
     def _check_models(self, actions: Any) -> np.ndarray:
         values = np.asarray(actions).reshape(-1)
