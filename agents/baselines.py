@@ -10,7 +10,7 @@ Routers and what they calibrate (on the validation split only, to the target
 τ' = :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``margin``) with
 n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``), ``margin``
 being ``None`` (τ' = τ) or a one-sided confidence level: the same option, and the same margin, as
-the trained router's calibration in ``agents.calibration``):
+the trained router's calibration in ``agents.proteus.calibration``):
 
 ==================  =========================================================================
 ``oracle``          cheapest model with the best realized score per query (rows only)

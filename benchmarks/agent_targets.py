@@ -31,9 +31,9 @@ import torch
 from stable_baselines3 import PPO
 
 from agents.baselines import CarrotRouter, cheapest_router
-from agents.policies import BetaActorCriticPolicy
-from agents.router import ProteusRouter, UnreachableTargetWarning
-from agents.train import apply_override, load_config, train
+from agents.proteus.policies import BetaActorCriticPolicy
+from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+from agents.proteus.train import apply_override, load_config, train
 from proteus_env.env import ProteusRoutingEnv
 
 CONFIDENCE = 0.95

@@ -18,7 +18,7 @@ import torch as th
 from stable_baselines3 import PPO
 
 import proteus_env  # noqa: F401  (registers the ids)
-from agents.policies import BetaActorCriticPolicy
+from agents.proteus.policies import BetaActorCriticPolicy
 
 POLICIES = {"BetaActorCriticPolicy": BetaActorCriticPolicy, "MultiInputPolicy": "MultiInputPolicy"}
 

@@ -89,7 +89,7 @@ class ProteusRoutingEnv(gym.Env):
     synthetic benchmark's validation split, the calibrated policy trained with them cost $0.28/1K
     on average over 8 targets in [0.31, 0.71] against $0.43/1K with ``w_q = 0, w_c = 1`` (λ alone
     enforcing quality), which was cheaper only at the five lowest targets, by at most $0.016/1K,
-    and reached lower targets at the top; see ``agents/configs/default.yaml``). ``info["cost"]`` is the constraint signal ``τ − y``
+    and reached lower targets at the top; see ``agents/proteus/configs/default.yaml``). ``info["cost"]`` is the constraint signal ``τ − y``
     (Safety-Gymnasium's key).
 
     ## Starting State

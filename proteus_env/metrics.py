@@ -290,7 +290,7 @@ def effective_sample_size(n_val: int, n_deploy: int | None = None) -> int:
     errs by the sum of two independent sampling errors, whose variance is that of a single
     sample of ``1 / (1/n_val + 1/n_deploy)`` queries (``n_val / 2`` when the two are equal, the
     default). Pass the result as ``n`` to :func:`one_sided_margin`. Truncated to an integer >= 1,
-    exactly as the trained router's calibration (``agents.calibration``) does, so that PROTEUS
+    exactly as the trained router's calibration (``agents.proteus.calibration``) does, so that PROTEUS
     and the baselines get the same margin.
 
     Raises:

@@ -29,7 +29,7 @@ def routerbench_sample() -> Path:
 
 def tiny_train_config(**overrides) -> dict:
     """The packaged training config shrunk to seconds: 3,000 queries, 64-step rollouts, 3 λ-bins."""
-    from agents.train import load_config
+    from agents.proteus.train import load_config
 
     tiny = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
             "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},
@@ -45,7 +45,7 @@ def tiny_routers(tmp_path_factory) -> Path:
     """A parent directory holding two tiny trained routers, on split seeds 0 and 1."""
     import torch
 
-    from agents.train import train
+    from agents.proteus.train import train
 
     torch.set_num_threads(1)
     parent = tmp_path_factory.mktemp("routers")

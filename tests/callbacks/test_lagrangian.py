@@ -8,7 +8,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-from agents.policies import BetaActorCriticPolicy
+from agents.proteus.policies import BetaActorCriticPolicy
 from callbacks import MODEL_STATE_ATTRIBUTE, LagrangianDualCallback
 from proteus_env import ProteusRoutingEnv
 from proteus_env.env import lambda_at

@@ -14,7 +14,9 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import proteus_env  # noqa: F401  (registers the environments)
-from agents.cli_data import add_data_subparser, run_data
+from agents.cli import main as cli_main
+from agents.cli.data import add_subparser as add_data_subparser
+from agents.cli.data import run_data
 from proteus_env import load_benchmark
 from proteus_env.loaders import load_routerbench, routerbench, sources
 from proteus_env.loaders.text import estimate_tokens
@@ -339,11 +341,9 @@ def test_data_info_prints_the_samples_numbers(capsys, frame):
 
 
 def test_data_info_reports_missing_file(capsys, tmp_path):
-    parser = argparse.ArgumentParser(prog="proteus")
-    add_data_subparser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["data", "info", "--benchmark", "routerbench", "--path", str(tmp_path / "absent.csv")])
-    assert run_data(args) == 1
-    assert "absent.csv" in capsys.readouterr().err
+    assert cli_main(["data", "info", "--benchmark", "routerbench", "--path", str(tmp_path / "absent.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("proteus data: error:") and "absent.csv" in err and "Traceback" not in err
 
 
 def test_load_benchmark_registry_reaches_the_loader():

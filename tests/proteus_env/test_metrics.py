@@ -111,7 +111,7 @@ def test_one_sided_margin_closed_form_and_wilson_inversion():
 
 def test_effective_sample_size():
     assert M.effective_sample_size(600) == 300
-    assert M.effective_sample_size(599) == 299  # 299.5 truncated, as agents.calibration does
+    assert M.effective_sample_size(599) == 299  # 299.5 truncated, as agents.proteus.calibration does
     assert M.effective_sample_size(100, 300) == 75
     assert M.effective_sample_size(1) == 1
 

@@ -13,7 +13,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from agents.cli_data import add_data_subparser, run_data
+from agents.cli import main as cli_main
+from agents.cli.data import add_subparser as add_data_subparser
+from agents.cli.data import run_data
 from proteus_env.loaders import download, load_routerbench, load_sprout, routerbench, sources
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -197,7 +199,8 @@ def test_cli_download_with_fake_hub(tmp_path, monkeypatch, capsys):
 
 def test_cli_download_without_hub_names_the_extra(monkeypatch, capsys):
     _no_hub(monkeypatch)
-    assert run_data(_parse(["data", "download", "routerbench"])) == 1
-    assert "pip install 'proteus-routing-gym[hub]'" in capsys.readouterr().err
+    assert cli_main(["data", "download", "routerbench"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("proteus data: error:") and "pip install 'proteus-routing-gym[hub]'" in err
     with pytest.raises(ImportError):
         download("routerbench")

@@ -14,7 +14,6 @@ Artifact layout (``--out DIR``)::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import time
@@ -33,8 +32,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 import proteus_env  # noqa: F401  (registers the ids)
-from agents.calibration import TauCalibration, fit_tau_calibration
-from agents.policies import BetaActorCriticPolicy
+from agents.proteus.calibration import TauCalibration, fit_tau_calibration
+from agents.proteus.policies import BetaActorCriticPolicy
 from callbacks.lagrangian import MODEL_STATE_ATTRIBUTE, LagrangianDualCallback
 from proteus_env.benchmark import Benchmark
 from proteus_env.encoders import encoder_from_settings
@@ -53,8 +52,8 @@ def load_config(env_id: str = DEFAULT_ENV_ID, path: str | Path | None = None) ->
         ValueError: If the file is not a mapping or has neither ``env_id`` nor ``default``.
     """
     if path is None:
-        text = resources.files("agents").joinpath("configs/default.yaml").read_text()
-        source = "agents/configs/default.yaml"
+        text = resources.files("agents.proteus").joinpath("configs/default.yaml").read_text()
+        source = "agents/proteus/configs/default.yaml"
     else:
         path = Path(path)
         if not path.is_file():
@@ -282,39 +281,3 @@ def _jsonable(value: Any) -> bool:
     except TypeError:
         return False
     return True
-
-
-# ---------------------------------------------------------------------- CLI
-def add_train_subparser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``proteus train``."""
-    parser = subparsers.add_parser("train", help="train the Beta-PPO router with the Lagrangian dual callback")
-    parser.add_argument("--env", default=DEFAULT_ENV_ID, help="registered environment id")
-    parser.add_argument("--data", default=None, help="data file for the RouterBench / SPROUT environments")
-    parser.add_argument("--config", default=None, help="YAML config (rl-zoo style); default: the packaged one")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config entry, e.g. --set ppo.learning_rate=0.001 (repeatable)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n-envs", type=int, default=None)
-    parser.add_argument("--vec-env", choices=("dummy", "subproc"), default=None)
-    parser.add_argument("--timesteps", type=int, default=None)
-    parser.add_argument("--tensorboard", default=None, help="TensorBoard log directory")
-    parser.add_argument("--out", default="artifacts/proteus", help="artifact directory")
-    parser.add_argument("--resume", default=None, help="artifact directory or checkpoint .zip to continue from")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.env, args.config)
-    for assignment in args.overrides:
-        apply_override(config, assignment)
-    result = train(args.env, config=config, out_dir=args.out, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs,
-                   vec_env=args.vec_env, data_path=args.data, tensorboard=args.tensorboard, resume=args.resume,
-                   progress_bar=not args.no_progress)
-    s = result.summary
-    print(f"trained {s['timesteps']} steps in {s['wall_time_s']:.0f} s; artifact: {result.out_dir}")
-    print(f"{'tau':>6} {'val acc':>8} {'USD/1K':>8} {'lambda':>7}")
-    lambdas = np.resize(np.asarray(s["lambda"]), len(s["val_tau"]))
-    for tau, acc, usd, lam in zip(s["val_tau"], s["val_accuracy"], s["val_usd_per_1k"], lambdas, strict=True):
-        print(f"{tau:>6.3f} {acc:>8.3f} {usd:>8.3f} {lam:>7.2f}")
-    return 0

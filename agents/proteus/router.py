@@ -12,7 +12,6 @@ validation are flagged (``reachable=False``) and warned about instead of being s
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import warnings
@@ -23,7 +22,7 @@ import numpy as np
 import torch as th
 from stable_baselines3 import PPO
 
-from agents.calibration import TauCalibration
+from agents.proteus.calibration import TauCalibration
 from proteus_env.encoders import Encoder, load_encoder
 from proteus_env.env import lambda_at
 from proteus_env.loaders.text import estimate_tokens_many
@@ -227,38 +226,3 @@ def _check_tau(tau: Any) -> float:
     if not 0.0 <= value <= 1.0:  # also NaN
         raise ValueError(f"τ must lie in [0, 1], got {value}.")
     return value
-
-
-# ---------------------------------------------------------------------- CLI
-def add_route_subparser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``proteus route``."""
-    parser = subparsers.add_parser("route", help="route queries with a trained router")
-    parser.add_argument("--router", required=True, help="artifact directory of `proteus train`")
-    parser.add_argument("--tau", type=float, required=True, help="accuracy target τ in [0, 1]")
-    parser.add_argument("--margin", type=float, default=None, help="one-sided margin confidence, e.g. 0.95")
-    parser.add_argument("--embeddings", default=None, help=".npy file of (n, d) embeddings (with --tokens)")
-    parser.add_argument("--tokens", default=None, help=".npy file of (n,) prompt lengths")
-    parser.add_argument("prompts", nargs="*", help="prompts (routers trained on a benchmark with a text encoder)")
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    router = ProteusRouter.load(args.router)
-    if args.embeddings:
-        if not args.tokens:
-            raise SystemExit("proteus route: --embeddings needs --tokens (prompt lengths)")
-        queries, tokens = np.load(args.embeddings), np.load(args.tokens)
-    else:
-        queries, tokens = args.prompts, None
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UnreachableTargetWarning)  # reported in the output instead
-            result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=args.margin)
-    except ValueError as exc:
-        raise SystemExit(f"proteus route: {exc}") from None
-    reach = "" if result.reachable else f"  UNREACHABLE: above the {router.calibration.max_reachable:.3f} reached on validation"
-    print(f"tau={result.tau:.3f} (policy input {result.tau_input:.3f}){reach}")
-    print(f"{'#':>4} {'model':36s} {'mu':>6} {'p_hat':>6} {'USD':>10}")
-    for i, (name, mu, acc, usd) in enumerate(zip(result.models, result.mu, result.expected_accuracy, result.expected_cost, strict=True)):
-        print(f"{i:>4} {name:36s} {mu:>6.3f} {acc:>6.3f} {usd:>10.6f}")
-    return 0

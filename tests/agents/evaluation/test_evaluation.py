@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from agents.cli import main
-from agents.dynamic import SCENARIOS, make_schedules, run_scenario, stream_rows
-from agents.evaluation import RouterArtifact, evaluate, find_artifacts, parse_margin, resolve_seeds
+from agents.cli.eval import parse_margin
+from agents.evaluation.dynamic import SCENARIOS, make_schedules, run_scenario, stream_rows
+from agents.evaluation.run import RouterArtifact, evaluate, find_artifacts, resolve_seeds
 
 SMALL = {"n_queries": 3000}
 FAST = {"n_boot": 100, "progress": False}
@@ -42,13 +43,16 @@ def test_seeds_follow_the_routers_and_must_agree(artifacts):
         resolve_seeds(None, 0)
 
 
-def test_cli_rejects_mismatched_seeds(artifacts, tmp_path):
-    with pytest.raises(SystemExit, match="disagrees with the routers"):
-        main(["eval", "--router", str(artifacts), "--seeds", "3", "--out", str(tmp_path), "--no-progress"])
-    with pytest.raises(SystemExit, match="exclude each other"):
-        main(["eval", "--router", str(artifacts), "--baselines-only", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="--router"):
-        main(["eval", "--out", str(tmp_path)])
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--seeds", "3", "--no-progress"], "disagrees with the routers"),
+    (["--baselines-only"], "exclude each other"),
+    (None, "--router"),
+])
+def test_cli_rejects_contradictory_options(artifacts, tmp_path, capsys, extra, message):
+    argv = ["eval", "--out", str(tmp_path)] + ([] if extra is None else ["--router", str(artifacts), *extra])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("proteus eval: error:") and message in err and "Traceback" not in err
 
 
 def test_two_artifacts_of_one_seed_are_refused(artifacts, tmp_path):

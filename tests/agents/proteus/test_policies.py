@@ -17,8 +17,8 @@ from stable_baselines3.common.torch_layers import FlattenExtractor
 from stable_baselines3.common.utils import obs_as_tensor
 
 import proteus_env  # noqa: F401  (registers the ids)
-from agents.distributions import BetaDistribution
-from agents.policies import BetaActorCriticPolicy, ProteusFeaturesExtractor
+from agents.proteus.distributions import BetaDistribution
+from agents.proteus.policies import BetaActorCriticPolicy, ProteusFeaturesExtractor
 
 ENV_KWARGS: dict[str, Any] = {"benchmark_kwargs": {"n_queries": 3000}, "session_length": 16}
 

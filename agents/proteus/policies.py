@@ -5,7 +5,7 @@ Use it like any SB3 policy class::
     import gymnasium as gym
     import proteus_env  # registers the ids
     from stable_baselines3 import PPO
-    from agents.policies import BetaActorCriticPolicy
+    from agents.proteus.policies import BetaActorCriticPolicy
 
     model = PPO(BetaActorCriticPolicy, gym.make("Proteus-Synthetic-v0"))
     model.learn(10_000)
@@ -28,7 +28,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Flatten
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from agents.distributions import BetaDistribution
+from agents.proteus.distributions import BetaDistribution
 
 #: Observation keys that describe the query (embedded by the MLP), in the order they are concatenated.
 QUERY_KEYS = ("p_hat", "cost_hat", "query")

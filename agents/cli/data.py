@@ -11,8 +11,7 @@ per query, and the share of queries the oracle sends to it; the oracle's accurac
 oracle takes the cheapest model among those with the query's best score); and the share of
 prompts that no model gets right. It reads the file only (no embeddings are computed).
 
-The main ``proteus`` CLI calls :func:`add_data_subparser` and dispatches to :func:`run_data`
-(also set as the parser's ``func`` default).
+The ``proteus`` CLI calls :func:`add_subparser` and dispatches to :func:`run_data`.
 """
 
 from __future__ import annotations
@@ -20,20 +19,19 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
 from typing import Any, TextIO
 
 BENCHMARKS: tuple[str, ...] = ("routerbench", "sprout", "synthetic")
 
 
-def add_data_subparser(subparsers: Any) -> argparse.ArgumentParser:
+def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``data`` and its subcommands on an ``argparse`` subparsers object.
 
     Args:
         subparsers: The object returned by ``parser.add_subparsers()``.
 
     Returns:
-        The ``data`` parser (its ``func`` default is :func:`run_data`).
+        The ``data`` parser (its handler is :func:`run_data`).
     """
     data = subparsers.add_parser("data", help="inspect, download and embed the routing benchmarks",
                                  description="Inspect, download and embed the routing benchmarks (RouterBench, SPROUT).")
@@ -57,7 +55,7 @@ def add_data_subparser(subparsers: Any) -> argparse.ArgumentParser:
     embed.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split (RouterBench)")
     _add_common(embed)
 
-    data.set_defaults(func=run_data)
+    data.set_defaults(handler=run_data)
     return data
 
 
@@ -69,20 +67,10 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--missing", choices=("raise", "drop"), default="raise", help="rows with missing cells: raise or drop")
 
 
-def run_data(args: argparse.Namespace, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run a ``data`` subcommand.
-
-    Returns:
-        0 on success, 1 when the data cannot be found or read (the reason goes to stderr).
-    """
-    out = out or sys.stdout
-    err = err or sys.stderr
+def run_data(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
+    """Run a ``data`` subcommand; a missing or unreadable file raises (the CLI prints it and exits 2)."""
     handlers = {"info": _info, "download": _download, "embed": _embed}
-    try:
-        return handlers[args.data_command](args, out)
-    except (FileNotFoundError, ValueError, ImportError) as exc:
-        print(f"error: {exc}", file=err)
-        return 1
+    return handlers[args.data_command](args, out or sys.stdout)
 
 
 # ---------------------------------------------------------------------- info
@@ -152,14 +140,3 @@ def _embed(args: argparse.Namespace, out: TextIO) -> int:
     print(f"cache file: {meta.get('embedding_cache_file')}", file=out)
     return 0
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point: ``python -m agents.cli_data data info ...``."""
-    parser = argparse.ArgumentParser(prog="proteus")
-    add_data_subparser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return run_data(args)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -22,13 +22,11 @@ feasible points only, see :func:`proteus_env.metrics.summarize`).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import math
 import re
-import shlex
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +38,7 @@ import pandas as pd
 import yaml
 from tqdm.auto import tqdm
 
-from agents.dynamic import make_schedules, run_scenarios
+from agents.evaluation.dynamic import make_schedules, run_scenarios
 from proteus_env.benchmark import Benchmark
 from proteus_env.loading import cached_benchmark
 from proteus_env.metrics import (
@@ -284,7 +282,7 @@ def _baseline_contenders(bench: Benchmark, fit: HeadFit, margins: Sequence[float
 
 
 def _proteus_contenders(path: Path, bench: Benchmark, fit: HeadFit, margins: Sequence[float | None], seed: int) -> dict[str, Contender]:
-    from agents.router import ProteusRouter, UnreachableTargetWarning
+    from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 
     router = ProteusRouter.load(path)
     check_head_matches(router.head, fit, artifact=path, seed=seed)
@@ -578,8 +576,8 @@ def _evaluate(routers: Any, *, benchmark: str | None, data_path: Any, benchmark_
     )
     result.wall_time_s = time.perf_counter() - start
     if out_dir is not None:
-        from agents.plots import write_figures
-        from agents.report import write_report
+        from agents.evaluation.plots import write_figures
+        from agents.evaluation.report import write_report
 
         write_figures(result, out_dir)
         write_report(result, out_dir)
@@ -672,108 +670,3 @@ def _dynamic_summary(windows: pd.DataFrame) -> pd.DataFrame:
                      "n_seeds": int(per_seed.size), "n_windows": int(part.shape[0]), "mean_accuracy": float(part["accuracy"].mean()),
                      "mean_tau": float(part["tau_mean"].mean()), "mean_usd_per_1k": float(part["usd_per_1k"].mean())})
     return pd.DataFrame(rows, columns=columns)
-
-
-# ---------------------------------------------------------------------------- CLI
-def add_eval_subparser(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``proteus eval``."""
-    parser = subparsers.add_parser(
-        "eval", help="evaluate trained routers against the baselines on the test split",
-        description="Evaluate trained PROTEUS routers (one artifact per split seed) against every baseline on realized "
-                    "test outcomes; writes report.md, results.csv and figures to --out.")
-    parser.add_argument("--router", nargs="+", default=None, metavar="DIR",
-                        help="artifact directories of `proteus train` (one per seed), or a parent directory of them")
-    parser.add_argument("--baselines-only", action="store_true", help="evaluate the baselines without a trained router")
-    parser.add_argument("--benchmark", default=None, help="benchmark name (synthetic, routerbench, sprout); default: the routers' "
-                                                          "or synthetic")
-    parser.add_argument("--data", default=None, metavar="PATH",
-                        help="data file (RouterBench) or directory (SPROUT); implies the benchmark when --benchmark is not given")
-    parser.add_argument("--benchmark-arg", action="append", default=[], metavar="KEY=VALUE",
-                        help="loader argument, VALUE parsed as YAML, e.g. n_queries=3000 (repeatable)")
-    parser.add_argument("--taus", nargs="+", type=float, default=None, help="τ grid (default: spans the achievable range)")
-    parser.add_argument("--n-taus", type=int, default=DEFAULT_N_TAUS, help="points of the default τ grid")
-    parser.add_argument("--seeds", type=int, default=None, help="number of split seeds 0..N-1 (baselines only; with routers it "
-                                                                "must agree with their seeds)")
-    parser.add_argument("--margin", nargs="+", default=["none"], metavar="LEVEL",
-                        help="calibration margin(s): none and/or a one-sided confidence level, e.g. --margin none 0.95")
-    parser.add_argument("--no-predictive", action="store_true", help="skip the KNN and MLP baselines")
-    parser.add_argument("--no-dynamic", action="store_true", help="skip the dynamic-target scenarios")
-    parser.add_argument("--stream-length", type=int, default=1000, help="queries per dynamic-target stream")
-    parser.add_argument("--window", type=int, default=100, help="queries per window of the dynamic scenarios")
-    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the accuracy intervals")
-    parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.set_defaults(handler=_run)
-
-
-def parse_margin(text: str) -> float | None:
-    """``"none"`` -> ``None``; else a confidence level in (0, 1).
-
-    Raises:
-        ValueError: Naming ``--margin`` and the bad value.
-    """
-    if str(text).strip().lower() in ("none", "null", "no", "0"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"--margin must be 'none' or a confidence level in (0, 1), got {text!r}.") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"--margin must be 'none' or a confidence level in (0, 1), got {text!r}.")
-    return value
-
-
-def _infer_benchmark(data: str | None, benchmark: str | None) -> str | None:
-    if benchmark is not None or data is None:
-        return benchmark
-    return "sprout" if Path(data).is_dir() else "routerbench"
-
-
-def _command_line(args: argparse.Namespace) -> str:
-    parts = ["proteus", "eval"]
-    if args.router:
-        parts += ["--router", *args.router]
-    if args.baselines_only:
-        parts.append("--baselines-only")
-    for flag, value in (("--benchmark", args.benchmark), ("--data", args.data), ("--seeds", args.seeds)):
-        if value is not None:
-            parts += [flag, str(value)]
-    for assignment in args.benchmark_arg:
-        parts += ["--benchmark-arg", assignment]
-    if args.taus:
-        parts += ["--taus", *(f"{t:g}" for t in args.taus)]
-    parts += ["--margin", *args.margin]
-    for flag in ("no_predictive", "no_dynamic"):
-        if getattr(args, flag):
-            parts.append("--" + flag.replace("_", "-"))
-    parts += ["--out", args.out]
-    return shlex.join(parts)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from agents.report import print_tables
-
-    try:
-        if args.baselines_only and args.router:
-            raise ValueError("--baselines-only and --router exclude each other.")
-        if not args.baselines_only and not args.router:
-            raise ValueError("give --router DIR [DIR ...] or --baselines-only.")
-        margins = tuple(parse_margin(m) for m in args.margin)
-        kwargs: dict[str, Any] | None = None
-        if args.benchmark_arg:
-            kwargs = {}
-            for assignment in args.benchmark_arg:
-                if "=" not in assignment:
-                    raise ValueError(f"--benchmark-arg {assignment!r} must look like key=value.")
-                key, raw = assignment.split("=", 1)
-                kwargs[key.strip()] = yaml.safe_load(raw)
-        result = evaluate(
-            args.router, benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs,
-            taus=args.taus, n_taus=args.n_taus, seeds=args.seeds, margins=margins, predictive=not args.no_predictive,
-            dynamic=not args.no_dynamic, stream_length=args.stream_length, window=args.window, n_boot=args.n_boot,
-            progress=not args.no_progress, out_dir=args.out, command=_command_line(args))
-    except (ValueError, FileNotFoundError) as exc:
-        raise SystemExit(f"proteus eval: {exc}") from None
-    print_tables(result)
-    print(f"report: {Path(args.out) / 'report.md'}  ({result.wall_time_s:.0f} s, seeds {result.seeds})")
-    return 0

@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 
 from agents.cli import main
-from agents.evaluation import RESULT_COLUMNS, evaluate
-from agents.plots import write_figures
-from agents.report import FIGURES, report_markdown, write_report
+from agents.evaluation.plots import write_figures
+from agents.evaluation.report import FIGURES, report_markdown, write_report
+from agents.evaluation.run import RESULT_COLUMNS, evaluate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BASELINES = {"oracle", "best_fixed", "cheapest", "random", "zero_router", "carrot", "knn", "mlp", "omnirouter",

@@ -8,7 +8,7 @@ import pytest
 import torch as th
 from torch.distributions import Beta
 
-from agents.distributions import BetaDistribution
+from agents.proteus.distributions import BetaDistribution
 
 SATURATED = [(1e4, 1e4), (1e4, -1e4), (-1e4, 1e4), (-1e4, -1e4)]
 

@@ -58,8 +58,8 @@ def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, confidence: float | None =
     mus = calibrate_fixed_mu(env, taus, confidence=confidence)
     router = None
     if train_agent:
-        from agents.router import ProteusRouter, UnreachableTargetWarning
-        from agents.train import train
+        from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+        from agents.proteus.train import train
 
         out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="proteus_demo_"))
         train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=progress_bar)
@@ -101,7 +101,7 @@ def format_table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def add_demo_subparser(subparsers: argparse._SubParsersAction) -> None:
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``proteus demo``."""
     parser = subparsers.add_parser("demo", help="train PROTEUS on the synthetic benchmark and serve several targets on test queries")
     parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS), help="accuracy targets τ in [0, 1]")
@@ -116,10 +116,10 @@ def add_demo_subparser(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     for tau in args.taus:
         if not 0.0 <= tau <= 1.0:
-            raise SystemExit(f"proteus demo: τ must lie in [0, 1], got {tau}")
+            raise ValueError(f"τ must lie in [0, 1], got --taus {tau}.")
     confidence = None if str(args.margin).lower() == "none" else float(args.margin)
     if confidence is not None and not 0.0 < confidence < 1.0:
-        raise SystemExit(f"proteus demo: --margin must be in (0, 1) or 'none', got {args.margin}")
+        raise ValueError(f"--margin must be in (0, 1) or 'none', got {args.margin!r}.")
     rows = run_demo(args.taus, confidence=confidence, train_agent=not args.fixed_mu_only, timesteps=args.timesteps, seed=args.seed,
                     out_dir=args.out, progress_bar=True)
     margin = "no margin" if confidence is None else f"a {confidence:.0%} one-sided margin"

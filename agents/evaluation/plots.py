@@ -20,7 +20,7 @@ from matplotlib.patches import Rectangle
 from proteus_env.metrics import nondecreasing_hull
 
 if TYPE_CHECKING:
-    from agents.evaluation import EvalResult
+    from agents.evaluation.run import EvalResult
 
 #: Resolution of the saved PNGs.
 DPI = 120
@@ -43,7 +43,7 @@ def _means(result: EvalResult) -> pd.DataFrame:
 def _split_routers(result: EvalResult) -> tuple[list[str], list[str]]:
     """(τ-dependent routers, τ-independent references) in evaluation order."""
     families = result.results.drop_duplicates("router").set_index("router")["family"]
-    from agents.evaluation import TAU_INDEPENDENT
+    from agents.evaluation.run import TAU_INDEPENDENT
 
     dependent = [r for r in result.router_names if families[r] not in TAU_INDEPENDENT]
     references = [r for r in result.router_names if families[r] in TAU_INDEPENDENT]

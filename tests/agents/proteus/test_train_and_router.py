@@ -9,8 +9,8 @@ import yaml
 from conftest import tiny_train_config
 
 from agents.cli import main
-from agents.router import ProteusRouter, UnreachableTargetWarning
-from agents.train import apply_override, load_config, train
+from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+from agents.proteus.train import apply_override, load_config, train
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +187,7 @@ def test_unreachable_target_gets_the_most_accurate_input(artifact):
 
 
 def test_calibration_map_is_monotone_and_flags_unreachable_targets():
-    from agents.calibration import TauCalibration
+    from agents.proteus.calibration import TauCalibration
 
     calibration = TauCalibration(tau_inputs=np.array([0.3, 0.4, 0.5, 0.6]), val_accuracy=np.array([0.50, 0.70, 0.65, 0.80]),
                                  val_usd_per_1k=np.array([1.0, 3.0, 2.0, 4.0]), n_val=1000)

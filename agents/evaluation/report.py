@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from agents.evaluation import EvalResult
+    from agents.evaluation.run import EvalResult
 
 #: Figure files written by :func:`agents.plots.write_figures`, with their captions.
 FIGURES: tuple[tuple[str, str], ...] = (

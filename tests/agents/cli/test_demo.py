@@ -1,7 +1,7 @@
 import pytest
 
 from agents.cli import main
-from agents.demo import run_demo
+from agents.cli.demo import run_demo
 
 
 def test_fixed_mu_demo_meets_validation_calibrated_targets_on_test(capsys):
@@ -21,7 +21,7 @@ def test_fixed_mu_calibration_meets_the_target_on_validation_by_construction():
     import gymnasium as gym
     import numpy as np
 
-    from agents.demo import calibrate_fixed_mu
+    from agents.cli.demo import calibrate_fixed_mu
 
     env = gym.make("Proteus-Synthetic-v0", benchmark_kwargs={"n_queries": 3000}).unwrapped
     val = env.benchmark.splits["val"]
@@ -43,6 +43,7 @@ def test_demo_trains_and_reports_both_routers(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["demo", "--taus", "1.5"], ["demo", "--margin", "2"]])
-def test_demo_rejects_bad_arguments(argv):
-    with pytest.raises(SystemExit):
-        main(argv)
+def test_demo_rejects_bad_arguments(argv, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("proteus demo: error:") and argv[-1] in err and "Traceback" not in err

@@ -1,0 +1,112 @@
+"""``proteus eval``: parse the options, run :func:`agents.evaluation.run.evaluate`, print the tables."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.evaluation.report import print_tables
+from agents.evaluation.run import DEFAULT_N_TAUS, evaluate
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``proteus eval``."""
+    parser = subparsers.add_parser(
+        "eval", help="evaluate trained routers against the baselines on the test split",
+        description="Evaluate trained PROTEUS routers (one artifact per split seed) against every baseline on realized "
+                    "test outcomes; writes report.md, results.csv and figures to --out.")
+    parser.add_argument("--router", nargs="+", default=None, metavar="DIR",
+                        help="artifact directories of `proteus train` (one per seed), or a parent directory of them")
+    parser.add_argument("--baselines-only", action="store_true", help="evaluate the baselines without a trained router")
+    parser.add_argument("--benchmark", default=None, help="benchmark name (synthetic, routerbench, sprout); default: the routers' "
+                                                          "or synthetic")
+    parser.add_argument("--data", default=None, metavar="PATH",
+                        help="data file (RouterBench) or directory (SPROUT); implies the benchmark when --benchmark is not given")
+    parser.add_argument("--benchmark-arg", action="append", default=[], metavar="KEY=VALUE",
+                        help="loader argument, VALUE parsed as YAML, e.g. n_queries=3000 (repeatable)")
+    parser.add_argument("--taus", nargs="+", type=float, default=None, help="τ grid (default: spans the achievable range)")
+    parser.add_argument("--n-taus", type=int, default=DEFAULT_N_TAUS, help="points of the default τ grid")
+    parser.add_argument("--seeds", type=int, default=None, help="number of split seeds 0..N-1 (baselines only; with routers it "
+                                                                "must agree with their seeds)")
+    parser.add_argument("--margin", nargs="+", default=["none"], metavar="LEVEL",
+                        help="calibration margin(s): none and/or a one-sided confidence level, e.g. --margin none 0.95")
+    parser.add_argument("--no-predictive", action="store_true", help="skip the KNN and MLP baselines")
+    parser.add_argument("--no-dynamic", action="store_true", help="skip the dynamic-target scenarios")
+    parser.add_argument("--stream-length", type=int, default=1000, help="queries per dynamic-target stream")
+    parser.add_argument("--window", type=int, default=100, help="queries per window of the dynamic scenarios")
+    parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the accuracy intervals")
+    parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=_run)
+
+
+def parse_margin(text: str) -> float | None:
+    """``"none"`` -> ``None``; else a confidence level in (0, 1).
+
+    Raises:
+        ValueError: Naming ``--margin`` and the bad value.
+    """
+    if str(text).strip().lower() in ("none", "null", "no", "0"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"--margin must be 'none' or a confidence level in (0, 1), got {text!r}.") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"--margin must be 'none' or a confidence level in (0, 1), got {text!r}.")
+    return value
+
+
+def _infer_benchmark(data: str | None, benchmark: str | None) -> str | None:
+    if benchmark is not None or data is None:
+        return benchmark
+    return "sprout" if Path(data).is_dir() else "routerbench"
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    parts = ["proteus", "eval"]
+    if args.router:
+        parts += ["--router", *args.router]
+    if args.baselines_only:
+        parts.append("--baselines-only")
+    for flag, value in (("--benchmark", args.benchmark), ("--data", args.data), ("--seeds", args.seeds)):
+        if value is not None:
+            parts += [flag, str(value)]
+    for assignment in args.benchmark_arg:
+        parts += ["--benchmark-arg", assignment]
+    if args.taus:
+        parts += ["--taus", *(f"{t:g}" for t in args.taus)]
+    parts += ["--margin", *args.margin]
+    for flag in ("no_predictive", "no_dynamic"):
+        if getattr(args, flag):
+            parts.append("--" + flag.replace("_", "-"))
+    parts += ["--out", args.out]
+    return shlex.join(parts)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.baselines_only and args.router:
+        raise ValueError("--baselines-only and --router exclude each other.")
+    if not args.baselines_only and not args.router:
+        raise ValueError("give --router DIR [DIR ...] or --baselines-only.")
+    margins = tuple(parse_margin(m) for m in args.margin)
+    kwargs: dict[str, Any] | None = None
+    if args.benchmark_arg:
+        kwargs = {}
+        for assignment in args.benchmark_arg:
+            if "=" not in assignment:
+                raise ValueError(f"--benchmark-arg {assignment!r} must look like key=value.")
+            key, raw = assignment.split("=", 1)
+            kwargs[key.strip()] = yaml.safe_load(raw)
+    result = evaluate(
+        args.router, benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs,
+        taus=args.taus, n_taus=args.n_taus, seeds=args.seeds, margins=margins, predictive=not args.no_predictive,
+        dynamic=not args.no_dynamic, stream_length=args.stream_length, window=args.window, n_boot=args.n_boot,
+        progress=not args.no_progress, out_dir=args.out, command=_command_line(args))
+    print_tables(result)
+    print(f"report: {Path(args.out) / 'report.md'}  ({result.wall_time_s:.0f} s, seeds {result.seeds})")
+    return 0

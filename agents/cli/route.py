@@ -1,0 +1,41 @@
+"""``proteus route``: route queries given on the command line with a trained router."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+
+from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``proteus route``."""
+    parser = subparsers.add_parser("route", help="route queries with a trained router")
+    parser.add_argument("--router", required=True, help="artifact directory of `proteus train`")
+    parser.add_argument("--tau", type=float, required=True, help="accuracy target τ in [0, 1]")
+    parser.add_argument("--margin", type=float, default=None, help="one-sided margin confidence, e.g. 0.95")
+    parser.add_argument("--embeddings", default=None, help=".npy file of (n, d) embeddings (with --tokens)")
+    parser.add_argument("--tokens", default=None, help=".npy file of (n,) prompt lengths")
+    parser.add_argument("prompts", nargs="*", help="prompts (routers trained on a benchmark with a text encoder)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    router = ProteusRouter.load(args.router)
+    if args.embeddings:
+        if not args.tokens:
+            raise ValueError("--embeddings needs --tokens (a .npy file of prompt lengths).")
+        queries, tokens = np.load(args.embeddings), np.load(args.tokens)
+    else:
+        queries, tokens = args.prompts, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnreachableTargetWarning)  # reported in the output instead
+        result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=args.margin)
+    reach = "" if result.reachable else f"  UNREACHABLE: above the {router.calibration.max_reachable:.3f} reached on validation"
+    print(f"tau={result.tau:.3f} (policy input {result.tau_input:.3f}){reach}")
+    print(f"{'#':>4} {'model':36s} {'mu':>6} {'p_hat':>6} {'USD':>10}")
+    for i, (name, mu, acc, usd) in enumerate(zip(result.models, result.mu, result.expected_accuracy, result.expected_cost, strict=True)):
+        print(f"{i:>4} {name:36s} {mu:>6.3f} {acc:>6.3f} {usd:>10.6f}")
+    return 0

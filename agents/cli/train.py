@@ -1,0 +1,44 @@
+"""``proteus train``: parse the options and print the summary; the work is :func:`agents.proteus.train.train`."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from agents.proteus.train import DEFAULT_ENV_ID, apply_override, load_config, train
+
+
+def add_subparser(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``proteus train``."""
+    parser = subparsers.add_parser("train", help="train the Beta-PPO router with the Lagrangian dual callback")
+    parser.add_argument("--env", default=DEFAULT_ENV_ID, help="registered environment id")
+    parser.add_argument("--data", default=None, help="data file for the RouterBench / SPROUT environments")
+    parser.add_argument("--config", default=None, help="YAML config (rl-zoo style); default: the packaged one")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config entry, e.g. --set ppo.learning_rate=0.001 (repeatable)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-envs", type=int, default=None)
+    parser.add_argument("--vec-env", choices=("dummy", "subproc"), default=None)
+    parser.add_argument("--timesteps", type=int, default=None)
+    parser.add_argument("--tensorboard", default=None, help="TensorBoard log directory")
+    parser.add_argument("--out", default="artifacts/proteus", help="artifact directory")
+    parser.add_argument("--resume", default=None, help="artifact directory or checkpoint .zip to continue from")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = load_config(args.env, args.config)
+    for assignment in args.overrides:
+        apply_override(config, assignment)
+    result = train(args.env, config=config, out_dir=args.out, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs,
+                   vec_env=args.vec_env, data_path=args.data, tensorboard=args.tensorboard, resume=args.resume,
+                   progress_bar=not args.no_progress)
+    s = result.summary
+    print(f"trained {s['timesteps']} steps in {s['wall_time_s']:.0f} s; artifact: {result.out_dir}")
+    print(f"{'tau':>6} {'val acc':>8} {'USD/1K':>8} {'lambda':>7}")
+    lambdas = np.resize(np.asarray(s["lambda"]), len(s["val_tau"]))
+    for tau, acc, usd, lam in zip(s["val_tau"], s["val_accuracy"], s["val_usd_per_1k"], lambdas, strict=True):
+        print(f"{tau:>6.3f} {acc:>8.3f} {usd:>8.3f} {lam:>7.2f}")
+    return 0

@@ -1,0 +1,7 @@
+"""The evaluation protocol for any router or agent: realized test accuracy and cost per τ, over split seeds.
+
+Modules, leaves first: :mod:`~agents.evaluation.result` (the result object and its columns),
+:mod:`~agents.evaluation.dynamic` (targets that change within a stream),
+:mod:`~agents.evaluation.contenders` (who is evaluated), :mod:`~agents.evaluation.run` (the protocol),
+:mod:`~agents.evaluation.report` and :mod:`~agents.evaluation.plots` (what is written).
+"""
