@@ -1,18 +1,63 @@
-"""``LagrangianDualCallback``: projected dual ascent on λ, measured on validation sessions."""
+"""``LagrangianDualCallback``: measures the policy on validation sessions, updates λ, pushes it to the envs."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
+from callbacks.dual import DualController, make_controller, tau_span
+from proteus_env.benchmark import Benchmark
 from proteus_env.env import ProteusRoutingEnv, lambda_at
 from proteus_env.policy_eval import accuracy_at_taus, validation_halves
+from proteus_env.routing_head import HeadFit
 
 #: Attribute of the SB3 model that carries the dual state; SB3 saves it in the model zip.
 MODEL_STATE_ATTRIBUTE = "proteus_dual_state"
+
+#: Keyword defaults of the built-in controllers (``None`` in the signature: "not given").
+_CONTROLLER_DEFAULTS: dict[str, Any] = {
+    "eta": 0.4, "lambda_max": 10.0, "lambda_init": 0.0, "pid_gains": (0.4, 0.05, 0.1), "pid_ema_alphas": (0.0, 0.0),
+}
+#: Fields of the callback's saved state that are not the controller's.
+_CALLBACK_STATE_KEYS = ("edges", "mode", "rollouts")
+#: Memory fields every state had before controllers were split out (zeros for the gradient rule).
+_LEGACY_MEMORY_KEYS = ("integral", "previous_error")
+
+
+def achievable_accuracy_range(benchmark: Benchmark, fit: HeadFit, rows: np.ndarray, *, n_mu: int = 101) -> tuple[float, float]:
+    """The accuracy range that fixed-μ routing through the head reaches on ``rows``.
+
+    ``low`` is the realized accuracy at μ = 0, the cheapest end of the head's frontier (with the
+    default head, the cheapest model's level); ``high`` is the best realized accuracy over ``n_mu``
+    evenly spaced μ in [0, 1] (the best fixed-μ accuracy, which need not be at μ = 1). The policy
+    acts through the same head, so this, rather than the single models' accuracies, is the range
+    it can be asked to span. It is :func:`proteus_env.routing_head.fixed_mu_frontier` restricted to
+    ``rows`` (the frontier function takes a whole split).
+
+    Args:
+        benchmark: The data (realized scores).
+        fit: The routing head fit (its predictions and head).
+        rows: Row indices, for example the dual callback's validation rows.
+        n_mu: Number of μ values of the grid (>= 2).
+
+    Returns:
+        ``(low, high)``.
+
+    Raises:
+        ValueError: If ``rows`` is empty or ``n_mu < 2``.
+    """
+    rows = np.asarray(rows)
+    if rows.size == 0:
+        raise ValueError("`rows` is empty: no validation rows to measure the achievable accuracy range on.")
+    if int(n_mu) != n_mu or n_mu < 2:
+        raise ValueError(f"`n_mu` must be an integer >= 2, got {n_mu!r}.")
+    p_hat, cost_hat, scores = fit.p_hat[rows], fit.cost_hat[rows], benchmark.scores[rows]
+    accuracy = np.array([scores[np.arange(rows.size), fit.head.route(p_hat, cost_hat, mu)].mean()
+                         for mu in np.linspace(0.0, 1.0, int(n_mu))])
+    return float(accuracy[0]), float(accuracy.max())
 
 
 class LagrangianDualCallback(BaseCallback):
@@ -20,32 +65,40 @@ class LagrangianDualCallback(BaseCallback):
 
     Every ``update_every`` rollouts it measures, for each τ-bin ``b``, the accuracy ``acc_b`` of the
     *deterministic* policy on validation queries served at the bin's centre τ_b (one batched pass,
-    see :func:`proteus_env.policy_eval.accuracy_at_taus`), then applies projected dual ascent
-
-        λ_b ← clip(λ_b + η·(τ_b − acc_b), 0, λ_max)
-
-    (``controller="pid"``: a PID-Lagrangian on the same error, after Stooke et al., 2020), and calls
+    see :func:`proteus_env.policy_eval.accuracy_at_taus`), hands the errors ``τ_b − acc_b`` to its
+    controller (:mod:`callbacks.dual`; by default projected dual ascent
+    ``λ_b ← clip(λ_b + η·(τ_b − acc_b), 0, λ_max)``, or a PID-Lagrangian), and calls
     ``training_env.env_method("set_lambda_table", λ, edges)``; never ``set_attr``, which stops at the
     ``Monitor`` wrapper. The next observation carries the new λ.
+
+    Each validation pass also measures the *τ-span*: the spread of the per-bin accuracies relative to
+    the achievable range of fixed-μ routing on the same rows (:func:`achievable_accuracy_range`,
+    :func:`callbacks.dual.tau_span`). A policy that ignores τ has a span near 0. It is logged as
+    ``train/tau_span`` and kept as :attr:`last_tau_span`.
 
     The training rollouts' own sessions (from ``self.locals["infos"]``, with per-env accumulators
     that survive rollout boundaries) are logged, never used for the update: measured on real
     prompts, training sessions looked compliant while test compliance was 11–22 %.
 
-    The state (λ, edges, PID memory) is stored on the model as ``model.proteus_dual_state``, so
-    ``model.save`` keeps it and a resumed run (same callback, model loaded with ``PPO.load``)
+    The state (λ, edges, controller memory) is stored on the model as ``model.proteus_dual_state``,
+    so ``model.save`` keeps it and a resumed run (same callback, model loaded with ``PPO.load``)
     continues from it.
 
     Args:
         n_bins: Number of τ-bins (``per_bin``), equal-width over the env's ``tau_range``.
         mode: ``"per_bin"`` (default) or ``"global"`` (one λ, the paper's variant; its error is the
             mean over bins).
-        eta: Dual step size η (the paper's 0.4).
-        lambda_max: Upper bound of λ (at most the env's ``lambda_max``).
-        lambda_init: Initial λ of every bin.
+        eta: Dual step size η of ``"gradient"`` (default 0.4, the paper's).
+        lambda_max: Upper bound of λ (default 10; at most the env's ``lambda_max``).
+        lambda_init: Initial λ of every bin (default 0).
         update_every: Rollouts between updates.
-        controller: ``"gradient"`` (projected dual ascent) or ``"pid"``.
-        pid_gains: ``(k_p, k_i, k_d)`` of the PID variant.
+        controller: ``"gradient"`` (projected dual ascent, default), ``"pid"``, or a
+            :class:`~callbacks.dual.DualController` with one multiplier per bin (1 in ``global``
+            mode). An instance carries its own settings: do not pass ``eta``, ``lambda_max``,
+            ``lambda_init``, ``pid_gains`` or ``pid_ema_alphas`` with it.
+        pid_gains: ``(k_p, k_i, k_d)`` of ``"pid"`` (default ``(0.4, 0.05, 0.1)``).
+        pid_ema_alphas: ``(α_p, α_d)`` moving-average weights of ``"pid"`` (default ``(0, 0)``: no
+            smoothing; see :class:`~callbacks.dual.PIDController`).
         val_env: A :class:`~proteus_env.ProteusRoutingEnv` on the validation split; by default one
             is built from the training env's ``constructor_kwargs(split="val")``.
         max_val_queries: Validation queries per pass (a fixed random subset when fewer than all) of
@@ -53,6 +106,17 @@ class LagrangianDualCallback(BaseCallback):
             the router calibrates on the other half).
         seed: Seed of that subset.
         verbose: SB3 verbosity.
+
+    Attributes:
+        controller: The :class:`~callbacks.dual.DualController`.
+        edges: ``(n_bins + 1,)`` τ-bin edges (set when the callback is initialised).
+        taus: The validation targets (bin centres; ``n_bins`` grid points in ``global`` mode).
+        achievable_range: ``(low, high)`` of :func:`achievable_accuracy_range` on the validation rows.
+        last_validation: The last pass: ``tau``, ``accuracy``, ``usd_per_1k``, ``mu_mean`` arrays and
+            the floats ``tau_span``, ``tau_span_target`` (the span a policy meeting every target
+            exactly would have, with targets clipped to the achievable range), ``achievable_low``
+            and ``achievable_high``.
+        last_tau_span: The last pass's τ-span (``None`` before the first; NaN when undefined).
     """
 
     def __init__(
@@ -60,12 +124,13 @@ class LagrangianDualCallback(BaseCallback):
         n_bins: int = 9,
         *,
         mode: str = "per_bin",
-        eta: float = 0.4,
-        lambda_max: float = 10.0,
-        lambda_init: float = 0.0,
+        eta: float | None = None,
+        lambda_max: float | None = None,
+        lambda_init: float | None = None,
         update_every: int = 1,
-        controller: str = "gradient",
-        pid_gains: Sequence[float] = (0.4, 0.05, 0.1),
+        controller: str | DualController = "gradient",
+        pid_gains: Sequence[float] | None = None,
+        pid_ema_alphas: Sequence[float] | None = None,
         val_env: ProteusRoutingEnv | None = None,
         max_val_queries: int | None = 4000,
         seed: int = 0,
@@ -74,39 +139,48 @@ class LagrangianDualCallback(BaseCallback):
         super().__init__(verbose)
         if mode not in ("per_bin", "global"):
             raise ValueError(f"`mode` must be 'per_bin' or 'global', got {mode!r}.")
-        if controller not in ("gradient", "pid"):
-            raise ValueError(f"`controller` must be 'gradient' or 'pid', got {controller!r}.")
         if int(n_bins) != n_bins or n_bins < 1:
             raise ValueError(f"`n_bins` must be a positive integer, got {n_bins!r}.")
-        if not (eta > 0 and np.isfinite(eta)):
-            raise ValueError(f"`eta` must be a finite number > 0, got {eta!r}.")
-        if not (lambda_max > 0 and np.isfinite(lambda_max)) or not (0 <= lambda_init <= lambda_max):
-            raise ValueError(f"Need 0 <= lambda_init <= lambda_max < inf, got {lambda_init!r} and {lambda_max!r}.")
         if int(update_every) != update_every or update_every < 1:
             raise ValueError(f"`update_every` must be a positive integer, got {update_every!r}.")
         self.n_taus = int(n_bins)  # validation targets per pass (bin centres, or the global mode's grid)
         self.n_bins = int(n_bins) if mode == "per_bin" else 1
         self.mode = mode
-        self.eta = float(eta)
-        self.lambda_max = float(lambda_max)
-        self.lambda_init = float(lambda_init)
+        settings = {"eta": eta, "lambda_max": lambda_max, "lambda_init": lambda_init, "pid_gains": pid_gains,
+                    "pid_ema_alphas": pid_ema_alphas}
+        if isinstance(controller, DualController):
+            given = sorted(name for name, value in settings.items() if value is not None)
+            if given:
+                raise ValueError(f"{given} cannot be combined with a controller instance ({controller!r}): set them on the controller.")
+            if controller.n_bins != self.n_bins:
+                raise ValueError(f"The controller has {controller.n_bins} multipliers; mode {mode!r} with n_bins={n_bins} needs {self.n_bins}.")
+            self.controller = controller
+        elif isinstance(controller, str):
+            resolved = {name: _CONTROLLER_DEFAULTS[name] if value is None else value for name, value in settings.items()}
+            self.controller = make_controller(controller, self.n_bins, **resolved)
+        else:
+            raise ValueError(f"`controller` must be 'gradient', 'pid' or a DualController, got {controller!r}.")
+        self.lambda_max = self.controller.lambda_max
+        self.lambda_init = self.controller.lambda_init
         self.update_every = int(update_every)
-        self.controller = controller
-        self.pid_gains = tuple(float(g) for g in pid_gains)
         self.val_env = val_env
         self.max_val_queries = max_val_queries
         self.seed = seed
-        self.lambdas = np.full(self.n_bins, self.lambda_init)
         self.edges = np.array([])
         self.taus = np.array([])
-        self._integral = np.zeros(self.n_bins)
-        self._previous_error = np.zeros(self.n_bins)
+        self.achievable_range: tuple[float, float] = (float("nan"), float("nan"))
         self._rollouts = 0
         self.last_validation: dict[str, Any] = {}
+        self.last_tau_span: float | None = None
         self._train_sessions: list[dict[str, float]] = []
         self._mu_sum: np.ndarray = np.zeros(0)
         self._mu_count: np.ndarray = np.zeros(0)
         self._steps: np.ndarray = np.zeros(0)
+
+    @property
+    def lambdas(self) -> np.ndarray:
+        """``(n_bins,)`` the controller's current λ (one entry in ``global`` mode)."""
+        return self.controller.lambdas
 
     # ------------------------------------------------------------------ set-up
     def _init_callback(self) -> None:
@@ -125,6 +199,7 @@ class LagrangianDualCallback(BaseCallback):
         if self.max_val_queries is not None and rows.size > self.max_val_queries:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, self.max_val_queries, replace=False))
         self._val_rows = rows
+        self.achievable_range = achievable_accuracy_range(self.val_env.benchmark, self.val_env.head_fit, rows)
         saved = getattr(self.model, MODEL_STATE_ATTRIBUTE, None)
         if saved:
             self.load_state(saved)
@@ -136,43 +211,50 @@ class LagrangianDualCallback(BaseCallback):
 
     # ------------------------------------------------------------------ state
     def state(self) -> dict[str, Any]:
-        """JSON-able dual state: λ per bin, bin edges, PID memory and update count."""
-        return {
-            "lambdas": self.lambdas.tolist(),
-            "edges": self.edges.tolist(),
-            "mode": self.mode,
-            "controller": self.controller,
-            "integral": self._integral.tolist(),
-            "previous_error": self._previous_error.tolist(),
-            "rollouts": self._rollouts,
-        }
+        """JSON-able dual state: λ per bin, bin edges, mode, controller name and memory, update count."""
+        memory = self.controller.state()
+        lambdas, name = memory.pop("lambdas"), memory.pop("controller")
+        return {"lambdas": lambdas, "edges": self.edges.tolist(), "mode": self.mode, "controller": name, **memory,
+                "rollouts": self._rollouts}
 
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Restore a :meth:`state` (same number of bins).
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore a :meth:`state`, including those of earlier releases (same bins, mode and controller).
 
         Raises:
-            ValueError: If the saved table has another number of bins or mode.
+            ValueError: If the saved table has another number of bins, mode or controller, or a
+                field is malformed (λ outside [0, ``lambda_max``], non-finite or non-increasing
+                edges, a negative update count); the message names the field. Nothing changes
+                when it raises.
         """
-        lambdas = np.asarray(state["lambdas"], dtype=np.float64)
+        if not isinstance(state, Mapping):
+            raise ValueError(f"A dual state must be a dict, got {type(state).__name__}.")
+        lambdas = np.asarray(state.get("lambdas", []), dtype=np.float64)
         if lambdas.shape != (self.n_bins,) or state.get("mode", self.mode) != self.mode:
             raise ValueError(
                 f"Saved dual state has {lambdas.size} λ in mode {state.get('mode')!r}; "
                 f"this callback has {self.n_bins} in mode {self.mode!r}."
             )
-        edges = np.asarray(state.get("edges") or self.edges, dtype=np.float64)
+        saved_by = state.get("controller", self.controller.name)
+        if saved_by != self.controller.name:
+            raise ValueError(f"Saved dual state was written by controller {saved_by!r}; this callback uses {self.controller.name!r}.")
+        saved_edges = state.get("edges")
+        edges = np.asarray(self.edges if saved_edges is None or len(saved_edges) == 0 else saved_edges, dtype=np.float64)
         if edges.shape != (self.n_bins + 1,):
             raise ValueError(f"Saved dual state has {edges.size} bin edges; expected {self.n_bins + 1}.")
-        memory = {}
-        for key in ("integral", "previous_error"):
-            memory[key] = np.asarray(state.get(key, np.zeros(self.n_bins)), dtype=np.float64)
-            if memory[key].shape != (self.n_bins,):
-                raise ValueError(f"Saved dual state's {key!r} has shape {memory[key].shape}; expected ({self.n_bins},).")
-        self.lambdas = np.clip(lambdas, 0.0, self.lambda_max)
+        if not (np.isfinite(edges).all() and np.all(np.diff(edges) > 0)):
+            raise ValueError(f"Dual state field 'edges' must be finite and increasing, got {edges.tolist()}.")
+        rollouts = state.get("rollouts", 0)
+        if isinstance(rollouts, bool) or not isinstance(rollouts, (int, np.integer)) or rollouts < 0:
+            raise ValueError(f"Dual state field 'rollouts' must be an integer >= 0, got {rollouts!r}.")
+        memory = {key: value for key, value in state.items() if key not in _CALLBACK_STATE_KEYS}
+        for key in _LEGACY_MEMORY_KEYS:  # every earlier state had them, zeros for the gradient rule
+            if key not in self.controller.memory_keys:
+                memory.pop(key, None)
+        self.controller.load_state(memory)
         self.edges = edges
         if self.mode == "per_bin":  # evaluate where the saved bins are
             self.taus = 0.5 * (edges[:-1] + edges[1:])
-        self._integral, self._previous_error = memory["integral"], memory["previous_error"]
-        self._rollouts = int(state.get("rollouts", 0))
+        self._rollouts = int(rollouts)
 
     def _push(self) -> None:
         """Send the table to every env (through all wrappers) and keep it on the model."""
@@ -230,7 +312,7 @@ class LagrangianDualCallback(BaseCallback):
         return result
 
     def update(self) -> np.ndarray:
-        """One dual step from a validation pass; returns the new λ table."""
+        """One validation pass, one controller step, one push; returns the new λ table."""
         result = self.validate()
         error_per_tau = result["tau"] - result["accuracy"]  # NaN where a bin has no validation data
         if self.mode == "global":
@@ -238,24 +320,20 @@ class LagrangianDualCallback(BaseCallback):
             error = np.array([finite.mean() if finite.size else np.nan])
         else:
             error = error_per_tau
-        measured = np.isfinite(error)  # a bin without a measurement keeps its λ
-        error = np.where(measured, error, 0.0)
-        if self.controller == "gradient":
-            updated = np.clip(self.lambdas + self.eta * error, 0.0, self.lambda_max)
-        else:
-            k_p, k_i, k_d = self.pid_gains
-            self._integral = np.where(measured, np.clip(self._integral + error, 0.0, self.lambda_max / max(k_i, 1e-12)), self._integral)
-            derivative = error - self._previous_error
-            self._previous_error = np.where(measured, error, self._previous_error)
-            updated = np.clip(k_p * error + k_i * self._integral + k_d * derivative, 0.0, self.lambda_max)
-        self.lambdas = np.where(measured, updated, self.lambdas)
+        self.controller.update(error, np.isfinite(error))  # a bin without a measurement keeps its λ
+        low, high = self.achievable_range
+        span = tau_span(result["accuracy"], low, high)
+        result["tau_span"] = span
+        result["tau_span_target"] = tau_span(np.clip(result["tau"], low, high), low, high)
+        result["achievable_low"], result["achievable_high"] = low, high
+        self.last_tau_span = span
         self._push()
         self.last_validation = result
         self._log_validation(result)
         return self.lambdas.copy()
 
     # ------------------------------------------------------------------ logging
-    def _log_validation(self, result: dict[str, np.ndarray]) -> None:
+    def _log_validation(self, result: dict[str, Any]) -> None:
         for b, value in enumerate(self.lambdas):
             self.logger.record(f"constraint/lambda_bin{b}", float(value))
         self.logger.record("constraint/lambda_mean", float(self.lambdas.mean()))
@@ -264,10 +342,11 @@ class LagrangianDualCallback(BaseCallback):
         self.logger.record("sla/usd_per_1k/val", float(np.nanmean(result["usd_per_1k"])))
         self.logger.record("sla/floor_compliance/val", float(np.nanmean(result["accuracy"] >= result["tau"])))
         self.logger.record("sla/mu_mean/val", float(np.nanmean(result["mu_mean"])))
+        self.logger.record("train/tau_span", float(result["tau_span"]))
         if self.verbose:
             lambdas = np.resize(self.lambdas, result["tau"].size)
             table = " ".join(f"{t:.2f}:{a:.3f}/{lam:.2f}" for t, a, lam in zip(result["tau"], result["accuracy"], lambdas, strict=True))
-            print(f"[dual] tau:val_acc/lambda {table}")
+            print(f"[dual] tau:val_acc/lambda {table} tau_span {result['tau_span']:.3f}")
 
     def _log_training_sessions(self) -> None:
         if not self._train_sessions:

@@ -9,9 +9,11 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents.proteus.policies import BetaActorCriticPolicy
-from callbacks import MODEL_STATE_ATTRIBUTE, LagrangianDualCallback
+from callbacks import MODEL_STATE_ATTRIBUTE, GradientAscentController, LagrangianDualCallback, PIDController, achievable_accuracy_range
+from callbacks.dual import tau_span
 from proteus_env import ProteusRoutingEnv
 from proteus_env.env import lambda_at
+from proteus_env.routing_head import fixed_mu_frontier
 
 ENV_KWARGS = {"benchmark_kwargs": {"n_queries": 3000}, "session_length": 16, "tau_range": (0.3, 0.8), "render_mode": None}
 PPO_KWARGS = {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu", "seed": 0}
@@ -168,8 +170,10 @@ def test_training_sessions_are_logged_across_rollout_boundaries(tmp_path):
     tags = set(accumulator.Tags()["scalars"])
     for tag in ("constraint/lambda_bin0", "constraint/violation", "sla/accuracy/val", "sla/usd_per_1k/val",
                 "sla/floor_compliance/val", "sla/mu_mean/val", "sla/accuracy/train", "sla/usd_per_1k/train",
-                "sla/floor_compliance/train", "sla/mu_mean/train"):
+                "sla/floor_compliance/train", "sla/mu_mean/train", "train/tau_span"):
         assert tag in tags, tag
+    spans = [e.value for e in accumulator.Scalars("train/tau_span")]
+    assert spans and all(np.isfinite(spans))
     train_mu = [e.value for e in accumulator.Scalars("sla/mu_mean/train")]
     assert all(0.0 <= v <= 1.0 for v in train_mu)
     venv.close()
@@ -229,3 +233,124 @@ def test_last_observation_gets_the_new_lambda():
     expected = lambda_at(tau, callback.lambdas, callback.edges)
     assert callback.model._last_obs["lambda"][0, 0] == pytest.approx(expected, rel=1e-6) and expected > 0
     venv.close()
+
+
+# ---------------------------------------------------------------------------- controllers
+def test_a_controller_instance_is_used_as_given():
+    controller = PIDController(3, kp=1.0, ki=0.5, kd=0.25, lambda_max=2.0, delta_p_ema_alpha=0.5)
+    callback, venv = _callback_with(_result([0.0, 1.0, 0.5]), controller=controller)
+    assert callback.controller is controller and callback.lambda_max == 2.0
+    taus = callback.taus
+    callback.update()
+    # δ_p = 0.5·e, I = e, D = e
+    assert callback.lambdas[0] == pytest.approx(0.5 * taus[0] + 0.5 * taus[0] + 0.25 * taus[0])
+    np.testing.assert_allclose(venv.env_method("get_lambda_table")[0][0], controller.lambdas)
+    venv.close()
+
+
+def test_pid_smoothing_from_the_config_keywords():
+    callback, venv = _callback_with(_result([0.0, 1.0, 0.5]), controller="pid", pid_gains=(1.0, 0.0, 0.0),
+                                    pid_ema_alphas=(0.75, 0.0), lambda_max=2.0)
+    callback.update()
+    assert callback.lambdas[0] == pytest.approx(0.25 * callback.taus[0])
+    venv.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"eta": 0.1}, "eta"), ({"lambda_max": 2.0, "pid_gains": (1, 1, 1)}, "lambda_max', 'pid_gains"), ({"n_bins": 4}, "3 multipliers"),
+     ({"mode": "global"}, "needs 1")],
+)
+def test_a_controller_instance_rejects_conflicting_keywords(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        LagrangianDualCallback(**{"n_bins": 3, **kwargs}, controller=GradientAscentController(3))
+
+
+def test_bad_controller_type():
+    with pytest.raises(ValueError, match="controller"):
+        LagrangianDualCallback(controller=3)
+
+
+# ---------------------------------------------------------------------------- saved states
+def _legacy_state(controller, lambdas, edges, **memory):
+    """A dual state as written by releases before ``callbacks.dual`` (every key, always)."""
+    n = len(lambdas)
+    return {"lambdas": lambdas, "edges": edges, "mode": "per_bin", "controller": controller,
+            "integral": memory.get("integral", [0.0] * n), "previous_error": memory.get("previous_error", [0.0] * n), "rollouts": 7}
+
+
+def test_states_of_earlier_releases_still_load():
+    callback, venv = _callback_with(_result([0.5, 0.5, 0.5]), eta=0.4)
+    edges = [0.3, 0.45, 0.6, 0.8]
+    callback.load_state(_legacy_state("gradient", [0.1, 0.2, 0.3], edges))
+    np.testing.assert_allclose(callback.lambdas, [0.1, 0.2, 0.3])
+    np.testing.assert_allclose(callback.taus, [0.375, 0.525, 0.7])
+    assert callback.state() == {"lambdas": [0.1, 0.2, 0.3], "edges": edges, "mode": "per_bin", "controller": "gradient", "rollouts": 7}
+    venv.close()
+    pid, venv = _callback_with(_result([0.5, 0.5, 0.5]), controller="pid")
+    pid.load_state(_legacy_state("pid", [0.1, 0.0, 0.3], edges, integral=[0.5, 0.0, 1.0], previous_error=[0.1, -0.2, 0.05]))
+    np.testing.assert_allclose(pid.controller.integral, [0.5, 0.0, 1.0])
+    np.testing.assert_allclose(pid.controller.delta_p, [0.1, -0.2, 0.05])
+    state = pid.state()
+    assert list(state)[:4] == ["lambdas", "edges", "mode", "controller"] and state["rollouts"] == 7
+    assert state["integral"] == [0.5, 0.0, 1.0] and state["previous_error"] == [0.1, -0.2, 0.05]
+    venv.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [({"controller": "gradient"}, "controller 'gradient'"), ({"mode": "global"}, "mode"), ({"lambdas": [0.1, 0.2]}, "2 λ"),
+     ({"lambdas": [0.1, 20.0, 0.0]}, "'lambdas'.*20.0"), ({"edges": [0.3, 0.6, 0.45, 0.8]}, "'edges'"),
+     ({"edges": [0.3, 0.8]}, "2 bin edges"), ({"rollouts": -1}, "'rollouts'"), ({"integral": [0.0, float("nan"), 0.0]}, "integral")],
+)
+def test_bad_saved_states_are_rejected_and_nothing_changes(change, message):
+    callback, venv = _callback_with(_result([0.5, 0.5, 0.5]), controller="pid")
+    before = callback.state()
+    state = {**_legacy_state("pid", [0.1, 0.2, 0.3], [0.3, 0.45, 0.6, 0.8]), **change}
+    with pytest.raises(ValueError, match=message):
+        callback.load_state(state)
+    assert callback.state() == before
+    venv.close()
+
+
+# ---------------------------------------------------------------------------- τ-span (issue 17)
+def test_tau_span_is_measured_logged_and_kept_at_each_validation():
+    callback, venv = _callback_with(_result([0.35, 0.5, 0.7]))
+    assert callback.last_tau_span is None
+    low, high = callback.achievable_range
+    assert 0.0 <= low < high <= 1.0
+    callback.update()
+    expected = (0.7 - 0.35) / (high - low)
+    assert callback.last_tau_span == pytest.approx(expected)
+    assert callback.last_validation["tau_span"] == callback.last_tau_span
+    assert (callback.last_validation["achievable_low"], callback.last_validation["achievable_high"]) == (low, high)
+    logged = callback.logger.name_to_value["train/tau_span"]
+    assert type(logged) is float and logged == pytest.approx(expected)
+    taus = callback.taus
+    assert callback.last_validation["tau_span_target"] == pytest.approx(tau_span(np.clip(taus, low, high), low, high))
+    venv.close()
+
+
+def test_a_tau_blind_policy_has_zero_span():
+    """The collapse of issue 17: every bin served at the same accuracy."""
+    callback, venv = _callback_with(_result([0.763, 0.763, 0.763]), eta=5.0)
+    for _ in range(3):
+        callback.update()
+    assert callback.last_tau_span == 0.0
+    assert callback.logger.name_to_value["train/tau_span"] == 0.0
+    venv.close()
+
+
+def test_achievable_range_is_the_fixed_mu_frontier_on_the_same_rows():
+    env = ProteusRoutingEnv(**{k: v for k, v in ENV_KWARGS.items() if k != "render_mode"}, split="val")
+    rows = env.benchmark.split_index("val")
+    low, high = achievable_accuracy_range(env.benchmark, env.head_fit, rows)
+    frontier = fixed_mu_frontier(env.benchmark, env.head_fit, np.linspace(0.0, 1.0, 101), split="val")
+    assert low == pytest.approx(frontier["accuracy"][0]) and high == pytest.approx(frontier["accuracy"].max())
+    # the cheap end is near the cheapest model's level (a few points above on this small benchmark,
+    # whose head sends some queries elsewhere even at μ = 0); the top is at least μ = 1's accuracy
+    usd = env.benchmark.costs[rows].mean(axis=0)
+    assert low == pytest.approx(env.benchmark.scores[rows, int(np.argmin(usd))].mean(), abs=0.05)
+    assert high >= frontier["accuracy"][-1]
+    with pytest.raises(ValueError, match="rows"):
+        achievable_accuracy_range(env.benchmark, env.head_fit, np.array([], dtype=int))
