@@ -35,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from proteus_env.paths import cache_root
+
 #: Encodes of at least this many texts show a tqdm progress bar.
 PROGRESS_THRESHOLD = 5_000
 _CHUNK = 2_048
@@ -425,8 +427,6 @@ def encode_texts(
     Returns:
         An :class:`EncodeResult`.
     """
-    from proteus_env.loaders.sources import cache_root  # local import: loaders import this module
-
     if isinstance(encoder, Encoder):
         if encoder_kwargs:
             raise ValueError("`encoder_kwargs` apply to a named encoder, not to an Encoder instance.")

@@ -10,9 +10,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from proteus_env._validation import check_bin_edges, check_int, check_lambda_values, check_positive, check_tau, check_tau_range
 from proteus_env.benchmark import SPLIT_NAMES, Benchmark
 from proteus_env.loading import cached_benchmark
-from proteus_env.rewards import WeightSchedule, resolve_schedule
+from proteus_env.rewards import WeightSchedule, resolve_schedule, session_summary, step_outcome
 from proteus_env.routing_head import HeadConfig, HeadFit, fit_routing_head, gamma_from_action
 
 ACTION_MODES = ("mu", "model")
@@ -21,10 +22,8 @@ ACTION_MODES = ("mu", "model")
 def lambda_at(tau: float | np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """λ(τ) of a per-bin table: linear between bin centres, constant beyond the outer ones.
 
-    At a bin's centre it is that bin's λ (where the dual update measures it). Linear rather than a
-    step, so that the policy's input, and with it the routing, changes continuously with τ: with a
-    step, accuracy jumped by up to 5 points between neighbouring τ at a bin edge, and the router had
-    to overshoot its target there.
+    At a bin's centre it is that bin's λ (where the dual update measures it); in between it is
+    linear, so that the policy's input, and with it the routing, changes continuously with τ.
     """
     values = np.asarray(values, dtype=np.float64)
     if values.size == 1:
@@ -85,12 +84,11 @@ class ProteusRoutingEnv(gym.Env):
 
     ``r = w_q(τ)·y − w_c(τ)·ĉ + λ(τ)·(y − τ)`` with ``y`` the realized score of the chosen model
     and ``ĉ`` its realized cost on this query, normalized like ``cost_hat``. ``w_q`` and ``w_c``
-    are ``quality_weight`` and ``cost_weight`` (defaults ``τ`` and ``1 − τ``: measured on the
-    synthetic benchmark's validation split, the calibrated policy trained with them cost $0.28/1K
-    on average over 8 targets in [0.31, 0.71] against $0.43/1K with ``w_q = 0, w_c = 1`` (λ alone
-    enforcing quality), which was cheaper only at the five lowest targets, by at most $0.016/1K,
-    and reached lower targets at the top; see ``agents/proteus/configs/default.yaml``). ``info["cost"]`` is the constraint signal ``τ − y``
-    (Safety-Gymnasium's key).
+    are ``quality_weight`` and ``cost_weight`` (defaults ``τ`` and ``1 − τ``).
+
+    Each step's ``info`` holds ``cost`` (the constraint signal ``τ − y``, Safety-Gymnasium's key),
+    ``score``, ``usd_cost``, ``model``, ``model_index``, ``tau``, ``lambda`` and, for a μ action,
+    ``mu`` (and ``gamma`` when it is learned).
 
     ## Starting State
 
@@ -153,8 +151,7 @@ class ProteusRoutingEnv(gym.Env):
     ) -> None:
         if split not in SPLIT_NAMES:
             raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLIT_NAMES)}.")
-        if int(session_length) != session_length or session_length < 2:
-            raise ValueError(f"`session_length` must be an integer >= 2, got {session_length!r}.")
+        session_length = check_int(session_length, "session_length", minimum=2)
         if action_mode not in ACTION_MODES:
             raise ValueError(f"`action_mode` must be one of {list(ACTION_MODES)}, got {action_mode!r}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -173,17 +170,15 @@ class ProteusRoutingEnv(gym.Env):
             head_config = HeadConfig.from_dict(head_config)
         self.head_fit: HeadFit = fit_routing_head(self.benchmark, seed=split_seed, config=head_config)
         self.split = split
-        self.session_length = int(session_length)
+        self.session_length = session_length
         self.include_query = bool(include_query)
         self.learn_gamma = bool(learn_gamma)
         self.action_mode = action_mode
         self.render_mode = render_mode
         self._w_q = resolve_schedule(quality_weight, argument="quality_weight")
         self._w_c = resolve_schedule(cost_weight, argument="cost_weight")
-        self.tau_range = self._resolve_tau_range(tau_range)
-        if not (math.isfinite(float(lambda_max)) and float(lambda_max) > 0):
-            raise ValueError(f"`lambda_max` must be a finite number > 0, got {lambda_max!r}.")
-        self.lambda_max = float(lambda_max)
+        self.tau_range = feasible_tau_range(self.benchmark, self.head_fit) if tau_range is None else check_tau_range(tau_range)
+        self.lambda_max = check_positive(lambda_max, "lambda_max")
 
         self._rows = self.benchmark.split_index(split)
         self._scores = self.benchmark.scores
@@ -236,17 +231,6 @@ class ProteusRoutingEnv(gym.Env):
         kwargs.setdefault("split_seed", int(split_seed))
         return cached_benchmark(benchmark, **kwargs)
 
-    def _resolve_tau_range(self, tau_range: Sequence[float] | None) -> tuple[float, float]:
-        if tau_range is None:
-            return feasible_tau_range(self.benchmark, self.head_fit)
-        try:
-            low, high = (float(v) for v in tau_range)
-        except (TypeError, ValueError):
-            raise ValueError(f"`tau_range` must be two numbers (low, high), got {tau_range!r}.") from None
-        if not (0.0 <= low <= high <= 1.0):
-            raise ValueError(f"`tau_range` must satisfy 0 <= low <= high <= 1, got ({low}, {high}).")
-        return low, high
-
     def constructor_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """The arguments this env was built with (``render_mode`` aside), with ``overrides`` applied.
 
@@ -270,23 +254,20 @@ class ProteusRoutingEnv(gym.Env):
         λ(τ) interpolates linearly between the bin centres (:func:`lambda_at`).
 
         Args:
-            values: ``(B,)`` non-negative multipliers.
-            bin_edges: ``(B + 1,)`` increasing edges over τ; by default ``B`` equal bins over
-                ``tau_range``. τ below the first or above the last edge uses the end bins.
+            values: ``(B,)`` multipliers in [0, ``lambda_max``].
+            bin_edges: ``(B + 1,)`` finite, strictly increasing edges over τ; by default ``B`` equal
+                bins over ``tau_range``. τ below the first or above the last edge uses the end bins.
 
         Raises:
-            ValueError: On values outside [0, ``lambda_max``] or non-finite, or edges of the wrong length or order.
+            ValueError: On values outside [0, ``lambda_max``] or non-finite, or edges that are not
+                finite, of the wrong length or not strictly increasing (naming the bad entry).
         """
-        values = np.asarray(values, dtype=np.float64).reshape(-1)
-        if values.size == 0 or not np.isfinite(values).all() or (values < 0).any() or (values > self.lambda_max).any():
-            raise ValueError(f"λ values must be finite and in [0, lambda_max={self.lambda_max}], got {values.tolist()}.")
+        values = check_lambda_values(values, self.lambda_max)
         if bin_edges is None:
             edges = np.linspace(self.tau_range[0], self.tau_range[1], values.size + 1)
         else:
-            edges = np.asarray(bin_edges, dtype=np.float64).reshape(-1)
-            if edges.size != values.size + 1 or not np.all(np.diff(edges) > 0):
-                raise ValueError(f"`bin_edges` must be {values.size + 1} increasing numbers, got {edges.tolist()}.")
-        self._lambda_values = values.copy()
+            edges = check_bin_edges(bin_edges, values.size)
+        self._lambda_values = values
         self._lambda_edges = edges
         if hasattr(self, "_lambda_obs"):
             self._refresh_lambda()
@@ -295,9 +276,26 @@ class ProteusRoutingEnv(gym.Env):
         """Return copies of ``(values, bin_edges)``."""
         return self._lambda_values.copy(), self._lambda_edges.copy()
 
-    def lambda_for(self, tau: float) -> float:
-        """λ in force for target ``tau`` (see :func:`lambda_at`)."""
-        return float(lambda_at(tau, self._lambda_values, self._lambda_edges))
+    def lambda_for(self, tau: float | np.ndarray) -> float | np.ndarray:
+        """λ in force for target ``tau`` (see :func:`lambda_at`): a float, or an array for an array of τ."""
+        lam = lambda_at(tau, self._lambda_values, self._lambda_edges)
+        return float(lam) if np.ndim(tau) == 0 else lam
+
+    def reward_weights(self, tau: float) -> tuple[float, float]:
+        """The reward weights ``(w_q(τ), w_c(τ))`` at target ``tau``."""
+        return float(self._w_q(tau)), float(self._w_c(tau))
+
+    def check_tau(self, tau: Any, name: str = "tau") -> float:
+        """Return ``tau`` as a float after checking it is in [0, 1] and in this env's ``tau_range``.
+
+        Raises:
+            ValueError: Naming ``name``, the value and the range.
+        """
+        value = check_tau(tau, name)
+        low, high = self.tau_range
+        if not (low - 1e-9 <= value <= high + 1e-9):
+            raise ValueError(f"`{name}`={value} is outside this environment's tau_range [{low}, {high}]; pass tau_range to widen it.")
+        return value
 
     def _refresh_lambda(self) -> None:
         self._lambda = self.lambda_for(self._tau)
@@ -310,14 +308,13 @@ class ProteusRoutingEnv(gym.Env):
         super().reset(seed=seed)
         options = options or {}
         if "tau" in options and options["tau"] is not None:
-            tau = self._check_tau(options["tau"])
+            tau = self.check_tau(options["tau"], "options['tau']")
         else:
             tau = float(self.np_random.uniform(*self.tau_range))
         self._tau = tau
         self._tau_obs = np.array([tau], dtype=np.float32)
         self._tau_obs.flags.writeable = False
-        self._wq = float(self._w_q(tau))
-        self._wc = float(self._w_c(tau))
+        self._wq, self._wc = self.reward_weights(tau)
         self._refresh_lambda()
         self._session = self._rows[self.np_random.integers(0, self._rows.size, size=self.session_length)].tolist()
         self._t = 0
@@ -340,29 +337,14 @@ class ProteusRoutingEnv(gym.Env):
             model = int(np.dot(weights, self._score_matrix[row]).argmax())
         score = float(self._scores[row, model])
         usd = float(self._costs[row, model])
-        reward = self._wq * score - self._wc * float(self._cost_norm[row, model]) + self._lambda * (score - self._tau)
+        reward, info = step_outcome(score, usd, float(self._cost_norm[row, model]), model, self.models, self._tau, self._lambda,
+                                    self._wq, self._wc, mu, gamma if self.learn_gamma else None)
         self._score_sum += score
         self._usd_sum += usd
         self._t += 1
-        info: dict[str, Any] = {
-            "cost": self._tau - score,
-            "score": score,
-            "usd_cost": usd,
-            "model": self.models[model],
-            "model_index": model,
-            "tau": self._tau,
-            "lambda": self._lambda,
-        }
-        if mu is not None:
-            info["mu"] = mu
-            if self.learn_gamma:
-                info["gamma"] = gamma
         terminated = self._t >= self.session_length
         if terminated:
-            accuracy = self._score_sum / self.session_length
-            info["session_accuracy"] = accuracy
-            info["session_usd_cost"] = self._usd_sum
-            info["is_success"] = accuracy >= self._tau
+            info.update(session_summary(self._score_sum, self._usd_sum, self.session_length, self._tau))
             observation = self._observation(row)
         else:
             observation = self._observation(self._session[self._t])
@@ -393,18 +375,6 @@ class ProteusRoutingEnv(gym.Env):
         if self.include_query:
             obs["query"] = self.benchmark.embeddings[row].copy()
         return obs
-
-    def _check_tau(self, tau: Any) -> float:
-        try:
-            value = float(tau)
-        except (TypeError, ValueError):
-            raise ValueError(f"τ must be a number, got {tau!r}.") from None
-        low, high = self.tau_range
-        if not (0.0 <= value <= 1.0):
-            raise ValueError(f"τ must lie in [0, 1], got {value}.")
-        if not (low - 1e-9 <= value <= high + 1e-9):
-            raise ValueError(f"τ={value} is outside this environment's tau_range [{low}, {high}]; pass tau_range to widen it.")
-        return value
 
     def _check_mu(self, action: Any) -> tuple[float, float]:
         if not self.learn_gamma and type(action) is np.ndarray and action.shape == (1,):

@@ -41,6 +41,8 @@ import math
 import numpy as np
 from scipy import stats
 
+from proteus_env._validation import check_int, check_open_unit_interval, check_tau
+
 #: Candidate shares of δ spent on validation (the rest covers the deployment sample).
 _SPLITS = tuple(np.round(np.arange(0.05, 1.0, 0.05), 2))
 _BISECT_STEPS = 60
@@ -184,26 +186,21 @@ def certified_threshold(tau: float, n_val: int, delta: float, n_deploy: int | No
     Raises:
         ValueError: On τ outside [0, 1], δ outside (0, 1) or non-positive sample sizes.
     """
-    tau, delta = float(tau), float(delta)
-    if not 0.0 <= tau <= 1.0:
-        raise ValueError(f"`tau` must lie in [0, 1], got {tau!r}.")
-    if not 0.0 < delta < 1.0:
-        raise ValueError(f"`delta` must lie in (0, 1), got {delta!r}.")
-    for name, value in (("n_val", n_val), ("n_deploy", n_deploy)):
-        if value is not None and (int(value) != value or int(value) < 1):
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    n_val = int(n_val)
+    tau = check_tau(tau)
+    delta = check_open_unit_interval(delta, "delta")
+    n_val = check_int(n_val, "n_val", minimum=1)
+    n_deploy = None if n_deploy is None else check_int(n_deploy, "n_deploy", minimum=1)
     if tau == 0.0:  # every realized accuracy meets a zero floor
-        return Certificate(tau, delta, 0.0, 0.0, delta, n_val, None if n_deploy is None else int(n_deploy))
+        return Certificate(tau, delta, 0.0, 0.0, delta, n_val, n_deploy)
     if n_deploy is None:
         return Certificate(tau, delta, _validation_threshold(tau, n_val, delta, binary), tau, delta, n_val, None)
     best: Certificate | None = None
     for share in _SPLITS:
         delta_val = delta * float(share)
-        p_required = required_population_accuracy(tau, int(n_deploy), delta - delta_val, binary=binary)
+        p_required = required_population_accuracy(tau, n_deploy, delta - delta_val, binary=binary)
         threshold = _validation_threshold(p_required, n_val, delta_val, binary)
         if best is None or threshold < best.threshold:
-            best = Certificate(tau, delta, threshold, p_required, delta_val, n_val, int(n_deploy))
+            best = Certificate(tau, delta, threshold, p_required, delta_val, n_val, n_deploy)
     assert best is not None
     return best
 

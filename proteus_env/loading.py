@@ -8,11 +8,16 @@ from collections.abc import Callable
 from typing import Any
 
 from proteus_env.benchmark import Benchmark
+from proteus_env.loaders import load_routerbench, load_sprout
 from proteus_env.synthetic import make_synthetic_benchmark
 
 BenchmarkFactory = Callable[..., Benchmark]
 
-_FACTORIES: dict[str, BenchmarkFactory] = {"synthetic": make_synthetic_benchmark}
+_FACTORIES: dict[str, BenchmarkFactory] = {
+    "synthetic": make_synthetic_benchmark,
+    "routerbench": load_routerbench,
+    "sprout": load_sprout,
+}
 _CACHE: dict[str, Benchmark] = {}
 _LOCK = threading.Lock()
 
@@ -24,7 +29,6 @@ def register_benchmark(name: str, factory: BenchmarkFactory) -> None:
 
 def available_benchmarks() -> list[str]:
     """Names accepted by :func:`load_benchmark`."""
-    _import_optional_loaders()
     return sorted(_FACTORIES)
 
 
@@ -39,7 +43,6 @@ def load_benchmark(name: str, **kwargs: Any) -> Benchmark:
     Raises:
         ValueError: For an unknown name, listing the known ones.
     """
-    _import_optional_loaders()
     factory = _FACTORIES.get(str(name).lower())
     if factory is None:
         raise ValueError(f"Unknown benchmark {name!r}; available: {sorted(_FACTORIES)}.")
@@ -61,28 +64,3 @@ def cached_benchmark(name: str, **kwargs: Any) -> Benchmark:
     with _LOCK:
         _CACHE.setdefault(key, benchmark)
         return _CACHE[key]
-
-
-def _import_optional_loaders() -> None:
-    """Register the real-data loaders (RouterBench, SPROUT) when their module is present."""
-    if "routerbench" in _FACTORIES:
-        return
-    try:
-        from proteus_env.loaders import register_loaders
-    except ModuleNotFoundError as exc:  # only a missing loaders package; a broken one must surface
-        if exc.name != "proteus_env.loaders":
-            raise
-        _FACTORIES.setdefault("routerbench", _not_yet("routerbench"))
-        _FACTORIES.setdefault("sprout", _not_yet("sprout"))
-        return
-    register_loaders(register_benchmark)
-
-
-def _not_yet(name: str) -> BenchmarkFactory:
-    def factory(**_: Any) -> Benchmark:
-        raise NotImplementedError(
-            f"The {name!r} loader is not part of this version yet (it comes with the real-benchmark "
-            f"loaders); use load_benchmark('synthetic') or Proteus-Synthetic-v0 meanwhile."
-        )
-
-    return factory

@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from proteus_env._validation import check_confidence, check_int, check_tau, check_unit_interval_array
+
 #: Bands of the band-compliance rates, in absolute accuracy points (0.02 = ±2 pp).
 DEFAULT_BANDS: tuple[float, ...] = (0.02, 0.05)
 #: Above this many distinct values, :func:`bootstrap_ci` resamples indices instead of counts.
@@ -44,21 +46,8 @@ _MAX_DISTINCT_FOR_MULTINOMIAL = 64
 
 
 # ---------------------------------------------------------------------------- validation
-def check_tau(tau: Any, name: str = "tau") -> float:
-    """Return ``tau`` as a float after checking it is a finite number in [0, 1].
-
-    Raises:
-        ValueError: If ``tau`` is not a finite number in [0, 1].
-    """
-    try:
-        value = float(tau)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number in [0, 1], got {tau!r}.") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"`{name}` must be a finite number in [0, 1], got {tau!r}.")
-    return value
-
-
+# Scalars (τ, confidence levels, counts) are checked by proteus_env._validation; ``check_tau`` is
+# importable from here too. The array checks below are specific to routing outcomes.
 def _check_outcomes(scores: Any, costs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Validate ``(n, K)`` scores and costs: same shape, non-empty, finite, costs >= 0."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -226,28 +215,26 @@ def bootstrap_ci(values: Any, confidence: float = 0.95, n_boot: int = 1000, seed
         ValueError: On an empty or non-finite sample, or ``confidence`` outside (0, 1).
     """
     values = _check_vector(values, "values")
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"`confidence` must be in (0, 1), got {confidence!r}.")
-    if int(n_boot) < 1:
-        raise ValueError(f"`n_boot` must be >= 1, got {n_boot!r}.")
+    confidence = check_confidence(confidence, allow_none=False)
+    n_boot = check_int(n_boot, "n_boot", minimum=1)
     n = values.size
     rng = np.random.default_rng(seed)
     distinct, counts = np.unique(values, return_counts=True)
     if distinct.size == 1:
         return float(distinct[0]), float(distinct[0])
     if distinct.size <= _MAX_DISTINCT_FOR_MULTINOMIAL:
-        draws = rng.multinomial(n, counts / n, size=int(n_boot))
+        draws = rng.multinomial(n, counts / n, size=n_boot)
         means = draws @ distinct / n
     else:
         per_chunk = max(1, 5_000_000 // n)  # bound the (resamples, n) index matrix to ~40 MB
-        sizes = [min(per_chunk, int(n_boot) - start) for start in range(0, int(n_boot), per_chunk)]
+        sizes = [min(per_chunk, n_boot - start) for start in range(0, n_boot, per_chunk)]
         means = np.concatenate([values[rng.integers(0, n, size=(size, n))].mean(axis=1) for size in sizes])
-    alpha = (1.0 - float(confidence)) / 2.0
+    alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
 
 
-def one_sided_margin(accuracy_target: float, n: int, confidence: float | None) -> float:
+def one_sided_margin(tau: float, n: int, confidence: float | None) -> float:
     """Return the accuracy τ' to calibrate to on ``n`` queries so that τ holds at a one-sided confidence.
 
     A router calibrated so that its realized accuracy on ``n`` validation queries is exactly τ
@@ -262,7 +249,7 @@ def one_sided_margin(accuracy_target: float, n: int, confidence: float | None) -
     margin is conservative. The result is capped at 1.
 
     Args:
-        accuracy_target: τ in [0, 1].
+        tau: The accuracy target τ in [0, 1].
         n: Number of calibration (validation) queries, >= 1.
         confidence: One-sided confidence level in (0, 1), or ``None`` for no margin (τ' = τ).
 
@@ -272,15 +259,13 @@ def one_sided_margin(accuracy_target: float, n: int, confidence: float | None) -
     Raises:
         ValueError: On τ outside [0, 1], ``n < 1`` or ``confidence`` outside (0, 1).
     """
-    tau = check_tau(accuracy_target, "accuracy_target")
+    tau = check_tau(tau)
+    confidence = check_confidence(confidence)
     if confidence is None:
         return tau
-    if int(n) != n or int(n) < 1:
-        raise ValueError(f"`n` must be a positive integer, got {n!r}.")
-    if not 0.0 < float(confidence) < 1.0:
-        raise ValueError(f"`confidence` must be in (0, 1) or None, got {confidence!r}.")
-    z = NormalDist().inv_cdf(float(confidence))
-    return float(min(1.0, tau + z * math.sqrt(tau * (1.0 - tau) / int(n))))
+    n = check_int(n, "n", minimum=1)
+    z = NormalDist().inv_cdf(confidence)
+    return float(min(1.0, tau + z * math.sqrt(tau * (1.0 - tau) / n)))
 
 
 def effective_sample_size(n_val: int, n_deploy: int | None = None) -> int:
@@ -296,11 +281,9 @@ def effective_sample_size(n_val: int, n_deploy: int | None = None) -> int:
     Raises:
         ValueError: If ``n_val`` or ``n_deploy`` is not a positive integer.
     """
-    n_deploy = n_val if n_deploy is None else n_deploy
-    for name, value in (("n_val", n_val), ("n_deploy", n_deploy)):
-        if int(value) != value or int(value) < 1:
-            raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
-    return max(1, int(1.0 / (1.0 / int(n_val) + 1.0 / int(n_deploy))))
+    n_val = check_int(n_val, "n_val", minimum=1)
+    n_deploy = n_val if n_deploy is None else check_int(n_deploy, "n_deploy", minimum=1)
+    return max(1, int(1.0 / (1.0 / n_val + 1.0 / n_deploy)))
 
 
 def pearson(x: Any, y: Any) -> float:
@@ -368,12 +351,11 @@ def feasible_tau_grid(
     if low > high:
         raise ValueError(f"`low` ({low}) must not exceed `high` ({high}).")
     if taus is not None:
-        grid = np.array([check_tau(t, "taus[i]") for t in np.atleast_1d(np.asarray(taus, dtype=object))], dtype=np.float64)
+        grid = np.array([check_tau(t, f"taus[{i}]") for i, t in enumerate(np.atleast_1d(np.asarray(taus, dtype=object)))], dtype=np.float64)
         if grid.size == 0:
             raise ValueError("`taus` is empty.")
     else:
-        if int(n) != n or int(n) < 1:
-            raise ValueError(f"`n` must be a positive integer, got {n!r}.")
+        n = check_int(n, "n", minimum=1)
         start, stop = low, high
         if step is not None:
             if not float(step) > 0:
@@ -382,8 +364,8 @@ def feasible_tau_grid(
             stop = math.floor(high / step + 1e-9) * step
             if start > stop:  # the range is narrower than one step
                 start = stop = low
-        grid = np.linspace(start, stop, int(n)) if int(n) > 1 else np.array([start])
-        if step is not None and int(n) > 1 and (stop - start) / (int(n) - 1) >= step:
+        grid = np.linspace(start, stop, n) if n > 1 else np.array([start])
+        if step is not None and n > 1 and (stop - start) / (n - 1) >= step:
             grid = np.round(grid / step) * step  # readable labels; spacing >= step keeps points distinct
         grid = np.round(grid, 10)
     feasible = (grid >= low - 1e-12) & (grid <= high + 1e-12)
@@ -402,7 +384,7 @@ class TauRecord:
         usd_per_1k: Realized USD per 1,000 queries.
         floor_met: ``accuracy >= tau``.
         violation: ``max(0, tau − accuracy)``.
-        margin: ``accuracy − tau`` (negative when the floor is missed).
+        slack: ``accuracy − tau`` (negative when the floor is missed).
         mean_mu: Mean quality preference μ of the router (NaN when it has none).
         feasible: Whether τ lies in the achievable range (see :func:`feasible_tau_grid`).
         n_queries: Number of evaluated queries.
@@ -414,7 +396,7 @@ class TauRecord:
     usd_per_1k: float
     floor_met: bool
     violation: float
-    margin: float
+    slack: float
     mean_mu: float
     feasible: bool
     n_queries: int
@@ -474,7 +456,7 @@ def evaluate_tau(
         usd_per_1k=usd,
         floor_met=bool(accuracy >= tau),
         violation=float(max(0.0, tau - accuracy)),
-        margin=float(accuracy - tau),
+        slack=float(accuracy - tau),
         mean_mu=mean_mu,
         feasible=bool(feasible),
         n_queries=int(scores.shape[0]),
@@ -700,6 +682,6 @@ def _paired(a: Any, b: Any, *, names: tuple[str, str] = ("taus", "accuracies")) 
     b = _check_vector(b, names[1])
     if a.shape != b.shape:
         raise ValueError(f"`{names[0]}` and `{names[1]}` must have the same length, got {a.size} and {b.size}.")
-    if names[0] == "taus" and ((a < 0) | (a > 1)).any():
-        raise ValueError(f"`taus` must lie in [0, 1], got {a[(a < 0) | (a > 1)][0]!r}.")
+    if names[0] == "taus":
+        check_unit_interval_array(a, "taus")
     return a, b

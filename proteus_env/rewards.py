@@ -1,14 +1,75 @@
-"""Reward weight schedules ``w_q(τ)`` and ``w_c(τ)`` of the Lagrangian-shaped reward.
+"""The Lagrangian-shaped reward, the step ``info`` and the weight schedules ``w_q(τ)``, ``w_c(τ)``.
 
-``r = w_q(τ)·y − w_c(τ)·ĉ + λ·(y − τ)``. A schedule is given as a number (constant), a name from
-:data:`SCHEDULES` (JSON-able, so it can be a registered ``gym.make`` kwarg), or a callable.
+``r = w_q(τ)·y − w_c(τ)·ĉ + λ·(y − τ)``. :func:`step_outcome` computes it, together with the
+step's ``info``, for one query (Python floats) or for a batch of sessions (arrays), so that
+:class:`~proteus_env.ProteusRoutingEnv` and :class:`~proteus_env.ProteusVectorEnv` share one
+definition; :func:`session_summary` adds the end-of-session aggregates.
+
+A schedule is given as a number (constant), a name from :data:`SCHEDULES` (JSON-able, so it can be
+a registered ``gym.make`` kwarg), or a callable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from proteus_env._validation import check_finite
 
 WeightSchedule = float | str | Callable[[float], float]
+#: A float for one query, a ``(n,)`` float64 array for a batch of sessions.
+Scalars = float | np.ndarray
+
+
+def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: Any, models: Sequence[str] | np.ndarray,
+                 tau: Scalars, lam: Scalars, w_q: Scalars, w_c: Scalars, mu: Scalars | None = None,
+                 gamma: Scalars | None = None) -> tuple[Scalars, dict[str, Any]]:
+    """The reward and the ``info`` of one routing step, for one query or a batch.
+
+    Args:
+        score: Realized score ``y`` of the chosen model(s).
+        usd: USD charged by the chosen model(s).
+        cost_norm: Normalized realized cost ``ĉ`` of the chosen model(s).
+        model_index: Index (or ``(n,)`` indices) of the chosen model(s).
+        models: Model names, indexable by ``model_index`` (a tuple for one index, an array for many).
+        tau: The target(s) τ.
+        lam: The multiplier(s) λ(τ) in force.
+        w_q: The quality weight ``w_q(τ)``.
+        w_c: The cost weight ``w_c(τ)``.
+        mu: The quality preference(s) μ, when the action was one (added to ``info``).
+        gamma: The exponent(s) γ, when the action set it (added to ``info``).
+
+    Returns:
+        ``(reward, info)`` with ``info`` keys ``cost`` (the CMDP constraint signal ``τ − y``),
+        ``score``, ``usd_cost``, ``model``, ``model_index``, ``tau``, ``lambda`` and, when given,
+        ``mu`` and ``gamma``.
+    """
+    reward = w_q * score - w_c * cost_norm + lam * (score - tau)
+    info: dict[str, Any] = {
+        "cost": tau - score,
+        "score": score,
+        "usd_cost": usd,
+        "model": models[model_index],
+        "model_index": model_index,
+        "tau": tau,
+        "lambda": lam,
+    }
+    if mu is not None:
+        info["mu"] = mu
+    if gamma is not None:
+        info["gamma"] = gamma
+    return reward, info
+
+
+def session_summary(score_sum: Scalars, usd_sum: Scalars, length: int, tau: Scalars) -> dict[str, Any]:
+    """The end-of-session ``info`` entries: ``session_accuracy``, ``session_usd_cost``, ``is_success``.
+
+    ``is_success`` is ``session_accuracy >= τ`` (the floor was met).
+    """
+    accuracy = score_sum / length
+    return {"session_accuracy": accuracy, "session_usd_cost": usd_sum, "is_success": accuracy >= tau}
 
 
 
@@ -56,7 +117,4 @@ def resolve_schedule(schedule: WeightSchedule, *, argument: str) -> Callable[[fl
         if schedule not in SCHEDULES:
             raise ValueError(f"`{argument}` must be a number, a callable or one of {sorted(SCHEDULES)}; got {schedule!r}.")
         return SCHEDULES[schedule]
-    value = float(schedule)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"`{argument}` must be finite, got {schedule!r}.")
-    return Constant(value)
+    return Constant(check_finite(schedule, argument))

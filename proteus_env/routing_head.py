@@ -58,17 +58,9 @@ def log_scale(log_cost: np.ndarray, log_cost_range: np.ndarray) -> np.ndarray:
 class HeadConfig:
     """Settings of the routing head.
 
-    The defaults were chosen on the synthetic benchmark (seed 0, test split) with
-    ``benchmarks/frontier.py``, which sweeps μ over [0, 1] in steps of 0.01 and measures the
-    μ-span between reaching 10 % and 90 % of the accuracy range (cheapest end to most accurate end):
-
-    * unscaled terms (``s_b = s_c = 1``, γ = 3): accuracy 0.62 → 0.78, all of it within
-      μ ∈ [0, 0.4]; μ = 0 never reached the cheap models;
-    * γ = 3, best of ``s_b`` ∈ {0, …, 2} × ``s_c`` ∈ {2, …, 8}: span at most 0.44;
-    * γ = 2, ``s_b = 0.1``, ``s_c = 3`` (the defaults): accuracy 0.293 (the cheapest model's level,
-      $0.05/1K) at μ = 0 to 0.779 at μ = 1, with 10 %→90 % of that rise over μ ∈ [0.16, 0.68]
-      (span 0.52). A larger ``s_b`` makes every query switch at the same μ (``b`` is per model, not
-      per query); a larger γ compresses the per-query trade-offs into a narrower band of μ.
+    The default term scales and γ spread μ's range over the whole cost–quality frontier (μ = 0
+    routes like the cheapest model, μ = 1 like the most accurate); ``benchmarks/frontier.py``
+    measures that spread for any setting.
 
     Attributes:
         l2: Ridge strength of both predictors.
@@ -194,8 +186,8 @@ class RoutingHead:
         Raises:
             ValueError: On a wrong embedding width, mismatched lengths, NaN or negative tokens.
         """
-        p_hat, c_hat, _ = self.predict_with_usd(embeddings, prompt_tokens)
-        return p_hat, c_hat
+        p_hat, cost_hat, _ = self.predict_with_usd(embeddings, prompt_tokens)
+        return p_hat, cost_hat
 
     def predict_with_usd(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(p̂, ĉ, expected USD)`` for new queries, standardizing the features once."""
@@ -206,12 +198,12 @@ class RoutingHead:
         return p_hat.astype(np.float32), log_scale(log_cost, self.log_cost_range).astype(np.float32), usd
 
     # ------------------------------------------------------------------ routing
-    def score(self, p_hat: np.ndarray, c_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:
+    def score(self, p_hat: np.ndarray, cost_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:
         """The score ``p̂ + μ·s_b·b − (1 − μ)^γ·s_c·ĉ`` for every query and model, ``(n, K)``.
 
         Args:
             p_hat: ``(n, K)`` predicted correctness.
-            c_hat: ``(n, K)`` normalized predicted cost.
+            cost_hat: ``(n, K)`` normalized predicted cost.
             mu: Scalar or ``(n,)`` quality preference in [0, 1].
             gamma: Scalar or ``(n,)`` exponent; ``None`` uses the configured γ.
 
@@ -231,20 +223,20 @@ class RoutingHead:
             gamma = gamma[:, None]
         quality = mu * (self.config.quality_scale * self.quality_prior)
         cost = (1.0 - mu) ** gamma * self.config.cost_scale
-        return p_hat + quality - cost * c_hat
+        return p_hat + quality - cost * cost_hat
 
-    def route(self, p_hat: np.ndarray, c_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:
+    def route(self, p_hat: np.ndarray, cost_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:
         """Model index ``argmax_k`` of :meth:`score`, ``(n,)`` int64."""
-        return np.argmax(self.score(p_hat, c_hat, mu, gamma), axis=1)
+        return np.argmax(self.score(p_hat, cost_hat, mu, gamma), axis=1)
 
-    def score_matrix(self, p_hat: np.ndarray, c_hat: np.ndarray) -> np.ndarray:
+    def score_matrix(self, p_hat: np.ndarray, cost_hat: np.ndarray) -> np.ndarray:
         """Stack ``(p̂, s_b·b, −s_c·ĉ)`` into ``(n, 3, K)`` so one query's score is a dot product.
 
         ``score = [1, μ, (1 − μ)^γ] @ matrix[i]``: the environment's single-step fast path.
         """
         n = p_hat.shape[0]
         prior = np.broadcast_to(self.config.quality_scale * self.quality_prior, (n, self.n_models))
-        return np.ascontiguousarray(np.stack([p_hat, prior, -self.config.cost_scale * c_hat], axis=1), dtype=np.float64)
+        return np.ascontiguousarray(np.stack([p_hat, prior, -self.config.cost_scale * cost_hat], axis=1), dtype=np.float64)
 
     # ------------------------------------------------------------------ persistence
     def save(self, directory: str | Path) -> None:

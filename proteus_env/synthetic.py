@@ -20,9 +20,8 @@ The model offsets (to hit the published mean scores) and the prices (to hit the 
 costs) are solved from the generator's own distribution (a fixed reference draw, independent of
 ``seed``), not fitted to the sample being generated, so the calibration test can fail.
 
-Calibration measured with ``make_synthetic_benchmark()`` (seed 0, 36,497 prompts): see
-``tests/proteus_env/test_synthetic.py`` for the acceptance figures and the closing note of the gym
-core issue for the printed table.
+``tests/proteus_env/test_synthetic.py`` holds the acceptance figures of the default draw (seed 0,
+36,497 prompts); ``benchmarks/synthetic_calibration.py`` prints them against the published ones.
 """
 
 from __future__ import annotations

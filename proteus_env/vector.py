@@ -9,7 +9,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from proteus_env.env import ProteusRoutingEnv, lambda_at
+from proteus_env.env import ProteusRoutingEnv
+from proteus_env.rewards import session_summary, step_outcome
 from proteus_env.routing_head import gamma_from_action
 
 
@@ -17,8 +18,9 @@ class ProteusVectorEnv(VectorEnv):
     """``num_envs`` independent sessions of :class:`~proteus_env.ProteusRoutingEnv`, batched.
 
     Same observations, actions, rewards and ``info`` keys as the single environment (``info``
-    values are arrays over sessions), computed with one numpy expression per step instead of a
-    Python loop over environments. All sessions have the same length, so they end together and
+    values are arrays over sessions; the reward and ``info`` come from the same
+    :func:`~proteus_env.rewards.step_outcome`), computed with one numpy expression per step instead
+    of a Python loop over environments. All sessions have the same length, so they end together and
     are reset in the same step (``AutoresetMode.SAME_STEP``; the last observation and info are in
     ``info["final_obs"]`` and ``info["final_info"]``). ``action_mode="model"`` and
     ``include_query`` are supported; learned γ too.
@@ -45,6 +47,7 @@ class ProteusVectorEnv(VectorEnv):
         # The template's data, head and settings are the single source; nothing is copied.
         self._bench = t.benchmark
         self._fit = t.head_fit
+        self._model_names = np.array(t.models)
         self._rows_pool = t.benchmark.split_index(t.split)
         self._started = False
         self._rng = np.random.default_rng()
@@ -64,8 +67,12 @@ class ProteusVectorEnv(VectorEnv):
         """Set one global λ for every session."""
         self.template.set_lagrange_multiplier(value)
 
+    def get_lambda_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return copies of ``(values, bin_edges)``."""
+        return self.template.get_lambda_table()
+
     def _lambdas(self) -> np.ndarray:
-        return lambda_at(self._tau, self.template._lambda_values, self.template._lambda_edges)
+        return self.template.lambda_for(self._tau)
 
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -75,12 +82,11 @@ class ProteusVectorEnv(VectorEnv):
         options = options or {}
         low, high = self.template.tau_range
         if options.get("tau") is not None:
-            tau = np.asarray(options["tau"], dtype=np.float64).reshape(-1)
-            if tau.size not in (1, self.num_envs):
-                raise ValueError(f"options['tau'] must be one τ or {self.num_envs} of them, got {tau.size}.")
-            tau = np.broadcast_to(tau, (self.num_envs,)).copy()
-            for value in tau:
-                self.template._check_tau(value)
+            given = np.asarray(options["tau"], dtype=object).reshape(-1)
+            if given.size not in (1, self.num_envs):
+                raise ValueError(f"options['tau'] must be one τ or {self.num_envs} of them, got {given.size}.")
+            checked = np.array([self.template.check_tau(value, "options['tau']") for value in given])
+            tau = np.broadcast_to(checked, (self.num_envs,)).copy()
         else:
             tau = self._rng.uniform(low, high, size=self.num_envs)
         self._start(tau)
@@ -89,8 +95,7 @@ class ProteusVectorEnv(VectorEnv):
     def _start(self, tau: np.ndarray) -> None:
         t = self.template
         self._tau = tau
-        self._wq = np.array([t._w_q(float(x)) for x in tau])
-        self._wc = np.array([t._w_c(float(x)) for x in tau])
+        self._wq, self._wc = np.array([t.reward_weights(float(x)) for x in tau]).reshape(-1, 2).T
         self._session = self._rows_pool[self._rng.integers(0, self._rows_pool.size, size=(self.num_envs, t.session_length))]
         self._t = 0
         self._score_sum[:] = 0.0
@@ -102,27 +107,22 @@ class ProteusVectorEnv(VectorEnv):
         if not self._started:
             raise RuntimeError("Call reset() before step().")
         rows = self._session[:, self._t]
-        info: dict[str, Any] = {}
+        mu = gamma = None
         if self.template.action_mode == "model":
             model = self._check_models(actions)
         else:
             mu, gamma = self._check_mu(actions)
             model = self._fit.head.route(self._fit.p_hat[rows], self._fit.cost_hat[rows], mu, gamma)
-            info["mu"] = mu
-            if self.template.learn_gamma:
-                info["gamma"] = gamma
         y = self._bench.scores[rows, model].astype(np.float64)
         usd = self._bench.costs[rows, model]
-        lam = self._lambdas()
-        reward = self._wq * y - self._wc * self._fit.cost_norm[rows, model] + lam * (y - self._tau)
+        reward, info = step_outcome(y, usd, self._fit.cost_norm[rows, model], model, self._model_names, self._tau.copy(),
+                                    self._lambdas(), self._wq, self._wc, mu, gamma if self.template.learn_gamma else None)
         self._score_sum += y
         self._usd_sum += usd
         self._t += 1
-        info.update({"cost": self._tau - y, "score": y, "usd_cost": usd, "model_index": model, "tau": self._tau.copy(), "lambda": lam})
         terminated = np.full(self.num_envs, self._t >= self.template.session_length)
         if terminated[0]:
-            accuracy = self._score_sum / self.template.session_length
-            info.update({"session_accuracy": accuracy, "session_usd_cost": self._usd_sum.copy(), "is_success": accuracy >= self._tau})
+            info.update(session_summary(self._score_sum, self._usd_sum.copy(), self.template.session_length, self._tau))
             self._t -= 1
             final_obs = self._observation()
             low, high = self.template.tau_range

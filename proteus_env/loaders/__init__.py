@@ -1,10 +1,11 @@
 """Real-benchmark loaders: RouterBench and SPROUT.
 
-``proteus_env.loading`` calls :func:`register_loaders` on first use, after which
-``load_benchmark("routerbench", ...)`` and ``load_benchmark("sprout", ...)`` work and the
-``Proteus-RouterBench-v0`` / ``Proteus-SPROUT-v0`` environments can load their data.
+``proteus_env.loading`` registers :func:`load_routerbench` and :func:`load_sprout` as the
+``"routerbench"`` and ``"sprout"`` benchmarks, which the ``Proteus-RouterBench-v0`` and
+``Proteus-SPROUT-v0`` environments load.
 
-Modules: :mod:`.sources` (where files come from, pins, checksums, downloads), :mod:`.routerbench`,
+Modules: :mod:`.sources` (where files come from, pins, checksums, downloads; the folders
+themselves are in :mod:`proteus_env.paths`), :mod:`.routerbench`,
 :mod:`.sprout`, :mod:`.text` (prompt flattening, token estimates), :mod:`.table` (the parsed
 table and its summary) and :mod:`.assemble` (table + encoder + splits -> ``Benchmark``).
 """
@@ -12,23 +13,18 @@ table and its summary) and :mod:`.assemble` (table + encoder + splits -> ``Bench
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from proteus_env import paths
+from proteus_env.loaders import routerbench, sources, sprout
 from proteus_env.loaders.routerbench import load_routerbench, load_routerbench_table, read_routerbench
-from proteus_env.loaders.sources import DataNotFoundError, proteus_home
+from proteus_env.loaders.sources import DataNotFoundError
 from proteus_env.loaders.sprout import load_price_table, load_sprout, load_sprout_table, read_sprout
 from proteus_env.loaders.table import BenchmarkTable, summarize_outcomes
 
 #: Loader name -> default variant.
 DEFAULT_VARIANTS: dict[str, str] = {"routerbench": "0shot", "sprout": "SPROUT"}
-
-
-def register_loaders(register: Callable[[str, Callable[..., Any]], None]) -> None:
-    """Register the RouterBench and SPROUT loaders with ``register(name, factory)``."""
-    register("routerbench", load_routerbench)
-    register("sprout", load_sprout)
 
 
 def load_table(name: str, data_path: str | os.PathLike[str] | None = None, *, variant: str | None = None,
@@ -60,17 +56,15 @@ def download(name: str, *, variant: str | None = None) -> list[Path]:
         ImportError: If ``huggingface_hub`` is not installed.
         ValueError: For an unknown name or variant, or a checksum mismatch.
     """
-    from proteus_env.loaders import routerbench, sources, sprout
-
     if not sources.hub_available():
         raise ImportError("Downloading needs huggingface_hub: pip install 'proteus-routing-gym[hub]'.")
     key = str(name).lower()
     if key == "routerbench":
         chosen = routerbench.check_variant(variant or DEFAULT_VARIANTS[key])
-        return [sources.fetch_from_hub(sources.ROUTERBENCH_FILES[chosen], sources.user_data_dir() / "routerbench")]
+        return [sources.fetch_from_hub(sources.ROUTERBENCH_FILES[chosen], paths.user_data_dir() / "routerbench")]
     if key == "sprout":
         chosen = sprout.check_variant(variant or DEFAULT_VARIANTS[key])
-        target = sources.user_data_dir() / "sprout" / chosen
+        target = paths.user_data_dir() / "sprout" / chosen
         return [sources.fetch_from_hub(f, target) for f in sources.SPROUT_FILES[chosen].values()]
     raise ValueError(f"Nothing to download for benchmark {name!r}; expected one of {sorted(DEFAULT_VARIANTS)}.")
 
@@ -85,9 +79,7 @@ __all__ = [
     "load_sprout",
     "load_sprout_table",
     "load_table",
-    "proteus_home",
     "read_routerbench",
     "read_sprout",
-    "register_loaders",
     "summarize_outcomes",
 ]

@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from proteus_env import paths
 from proteus_env.benchmark import Benchmark
 from proteus_env.loaders import sources
 from proteus_env.loaders.assemble import build_benchmark
@@ -141,7 +142,7 @@ def locate_routerbench(data_path: str | os.PathLike[str] | None, *, variant: str
     pin = sources.ROUTERBENCH_FILES[variant]
     stem = Path(pin.filename).stem
     names = [f"{stem}{ext}" for ext in (".pkl", ".parquet", ".csv")]
-    env_dir = sources.env_data_dir()
+    env_dir = paths.env_data_dir()
     if env_dir is not None:
         found = sources.first_existing([env_dir / "routerbench" / n for n in names] + [env_dir / n for n in names])
         if found is not None:
@@ -150,7 +151,7 @@ def locate_routerbench(data_path: str | os.PathLike[str] | None, *, variant: str
         safe_copy = _safe_copy_path(pin.sha256, cache_dir)
         if safe_copy.is_file():
             return safe_copy
-    user_dir = sources.user_data_dir() / "routerbench"
+    user_dir = paths.user_data_dir() / "routerbench"
     found = sources.first_existing(user_dir / n for n in names)
     if found is not None:
         return found
@@ -286,7 +287,7 @@ def _read_pickle(path: Path) -> Any:
 
 
 def _safe_copy_path(sha: str, cache_dir: str | os.PathLike[str] | None) -> Path:
-    return sources.cache_root(cache_dir) / "routerbench" / f"routerbench-{sha[:16]}.parquet"
+    return paths.cache_root(cache_dir) / "routerbench" / f"routerbench-{sha[:16]}.parquet"
 
 
 def _read_pickle_safely(path: Path, sha: str, pinned: dict[str, str], *, trust_pickle: bool,

@@ -24,10 +24,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-#: Environment variable naming a folder of benchmark files (checked before the user folder).
-DATA_DIR_ENV = "PROTEUS_DATA_DIR"
-#: Environment variable naming the user folder (data, caches); default ``~/.cache/proteus``.
-HOME_ENV = "PROTEUS_HOME"
+# The folder functions live in proteus_env.paths; re-exported here for existing callers.
+from proteus_env.paths import DATA_DIR_ENV as DATA_DIR_ENV
+from proteus_env.paths import HOME_ENV as HOME_ENV
+from proteus_env.paths import cache_root as cache_root
+from proteus_env.paths import env_data_dir as env_data_dir
+from proteus_env.paths import proteus_home as proteus_home
+from proteus_env.paths import user_data_dir as user_data_dir
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,28 +96,6 @@ SPROUT_FILES: dict[str, dict[str, HubFile]] = {
 
 class DataNotFoundError(FileNotFoundError):
     """No copy of a benchmark file was found, and none could be downloaded."""
-
-
-def proteus_home() -> Path:
-    """Return the user folder: ``$PROTEUS_HOME``, else ``~/.cache/proteus``."""
-    value = os.environ.get(HOME_ENV)
-    return Path(value).expanduser() if value else Path.home() / ".cache" / "proteus"
-
-
-def user_data_dir() -> Path:
-    """Where downloaded (or hand-placed) benchmark files live: ``<proteus_home>/data``."""
-    return proteus_home() / "data"
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Where derived files (safe parquet copies, embeddings) live: ``cache_dir`` or ``<proteus_home>/cache``."""
-    return Path(cache_dir).expanduser() if cache_dir is not None else proteus_home() / "cache"
-
-
-def env_data_dir() -> Path | None:
-    """Return the folder named by ``$PROTEUS_DATA_DIR``, or ``None`` when unset or empty."""
-    value = os.environ.get(DATA_DIR_ENV)
-    return Path(value).expanduser() if value else None
 
 
 def sha256_file(path: str | os.PathLike[str], *, chunk_size: int = 1 << 20) -> str:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from proteus_env import paths
 from proteus_env.benchmark import SPLIT_NAMES, Benchmark
 from proteus_env.loaders import sources
 from proteus_env.loaders.assemble import build_benchmark
@@ -167,9 +168,9 @@ def locate_sprout(data_path: str | os.PathLike[str] | None, *, variant: str = "S
         if absent:
             raise sources.DataNotFoundError(f"SPROUT directory {base} lacks {absent} (looked in {base} and {base / 'data'}).")
         return found
-    env_dir = sources.env_data_dir()
+    env_dir = paths.env_data_dir()
     bases = [env_dir / "sprout" / variant, env_dir / variant] if env_dir is not None else []
-    user_dir = sources.user_data_dir() / "sprout" / variant
+    user_dir = paths.user_data_dir() / "sprout" / variant
     for base in [*bases, user_dir]:
         found, absent = _split_files(base)
         if not absent:

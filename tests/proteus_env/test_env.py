@@ -188,7 +188,11 @@ def test_bad_model_actions_raise_value_error(action):
         env.step(action)
 
 
-@pytest.mark.parametrize(("tau", "message"), [(1.2, r"\[0, 1\]"), (-0.1, r"\[0, 1\]"), (0.95, "tau_range"), (0.1, "tau_range")])
+@pytest.mark.parametrize(
+    ("tau", "message"),
+    [(1.2, r"\[0, 1\]"), (-0.1, r"\[0, 1\]"), (float("nan"), r"options\['tau'\].*nan"), ("x", r"options\['tau'\]"),
+     (0.95, "tau_range"), (0.1, "tau_range")],
+)
 def test_bad_tau_raises_with_value_and_range(tau, message):
     env = make(tau_range=(0.3, 0.8))
     with pytest.raises(ValueError, match=message):
@@ -206,6 +210,10 @@ def test_bad_tau_raises_with_value_and_range(tau, message):
         ({"render_mode": "human"}, "render_mode"),
         ({"quality_weight": "tau_squared"}, "quality_weight"),
         ({"lambda_init": -1.0}, "λ"),
+        ({"lambda_max": float("inf")}, "lambda_max"),
+        ({"session_length": 2.5}, "session_length"),
+        ({"session_length": "8"}, "session_length"),
+        ({"tau_range": (0.3, float("nan"))}, "tau_range"),
     ],
 )
 def test_bad_constructor_arguments_raise(kwargs, message):
@@ -213,11 +221,48 @@ def test_bad_constructor_arguments_raise(kwargs, message):
         make(**kwargs)
 
 
-def test_bad_lambda_tables_raise():
+@pytest.mark.parametrize(
+    ("values", "edges", "message"),
+    [
+        ([np.nan], None, r"λ `values`.*entry 0 is nan"),
+        ([-1.0], None, r"λ `values`.*lambda_max=10.0.*entry 0 is -1.0"),
+        ([11.0], None, r"entry 0 is 11.0"),
+        ([], None, "empty"),
+        ([1.0, 2.0], [0.3, 0.2, 0.8], r"`bin_edges` must be strictly increasing; entry 1 \(0.2\)"),
+        ([1.0, 2.0], [0.3, 0.8], r"`bin_edges` must hold 3 edges"),
+        ([0.1, 0.2], [-np.inf, 0.5, np.inf], r"`bin_edges` must be finite; entry 0 is -inf"),
+        ([0.1, 0.2], [0.2, np.nan, 0.8], r"`bin_edges` must be finite; entry 1 is nan"),
+    ],
+)
+def test_bad_lambda_tables_raise_naming_field_and_value(values, edges, message):
     env = make()
-    for values, edges in [([np.nan], None), ([-1.0], None), ([11.0], None), ([1.0, 2.0], [0.3, 0.2, 0.8])]:
-        with pytest.raises(ValueError):
-            env.set_lambda_table(values, edges)
+    env.reset(seed=0, options={"tau": 0.5})
+    before = env.get_lambda_table()
+    with pytest.raises(ValueError, match=message):
+        env.set_lambda_table(values, edges)
+    after = env.get_lambda_table()  # a refused table changes nothing
+    np.testing.assert_array_equal(before[0], after[0])
+    np.testing.assert_array_equal(before[1], after[1])
+
+
+def test_non_finite_bin_edges_never_reach_the_observation():
+    env = make()
+    env.reset(seed=0, options={"tau": 0.5})
+    with pytest.raises(ValueError, match="bin_edges"):
+        env.set_lambda_table([0.1, 0.2], [-np.inf, 0.5, np.inf])
+    obs, *_ = env.step(np.array([0.5], dtype=np.float32))
+    assert np.isfinite(obs["lambda"]).all() and obs["lambda"][0] == 0.0
+
+
+def test_lambda_for_accepts_arrays_and_reward_weights_follow_the_schedules():
+    env = make(tau_range=(0.3, 0.8), quality_weight="one", cost_weight=0.25)
+    env.set_lambda_table([1.0, 3.0], [0.0, 0.5, 1.0])
+    assert env.lambda_for(0.5) == 2.0 and isinstance(env.lambda_for(0.5), float)
+    np.testing.assert_array_equal(env.lambda_for(np.array([0.1, 0.5, 0.9])), [1.0, 2.0, 3.0])
+    assert env.reward_weights(0.4) == (1.0, 0.25)
+    assert env.check_tau(0.5) == 0.5
+    with pytest.raises(ValueError, match="tau_range"):
+        env.check_tau(0.9)
 
 
 def test_pickle_round_trip_continues_identically():

@@ -1,4 +1,9 @@
-"""Every registered environment passes the same checks: synthetic, RouterBench (real sample), SPROUT (fixture)."""
+"""Every registered environment passes the same checks.
+
+The ids come from the registry (``proteus_env.ENV_IDS``), so a newly registered environment is
+tested without touching this file; it only needs small data for its benchmark in
+``_small_data_kwargs``, or the test fails and says so.
+"""
 
 import pickle
 import warnings
@@ -11,24 +16,38 @@ from sprout_fixture import MODELS_13, write_sprout
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
 
+import proteus_env
+
 # Warnings we accept, each for a stated reason; any other warning fails the check.
 ALLOWED_WARNINGS = ("We recommend you to use a symmetric and normalized Box action space",)  # μ lives in [0, 1] by design
 
 
-@pytest.fixture(params=["Proteus-Synthetic-v0", "Proteus-RouterBench-v0", "Proteus-SPROUT-v0"])
+def _small_data_kwargs(benchmark, request, tmp_path_factory):
+    """Keyword arguments that make an environment of ``benchmark`` load small data."""
+    if benchmark == "synthetic":
+        return {"benchmark_kwargs": {"n_queries": 3000}}
+    if benchmark == "routerbench":
+        return {"data_path": str(request.getfixturevalue("routerbench_sample"))}  # skips when absent
+    if benchmark == "sprout":
+        root = tmp_path_factory.getbasetemp() / "sprout13"
+        if not root.exists():
+            write_sprout(root, MODELS_13, sizes={"train": 120, "val": 40, "test": 40})
+        return {"data_path": str(root)}
+    pytest.fail(f"No small data for benchmark {benchmark!r}: add it to _small_data_kwargs to test its environment.")
+
+
+def test_every_registered_id_is_in_the_gymnasium_registry():
+    assert proteus_env.ENV_IDS
+    for env_id in proteus_env.ENV_IDS:
+        assert gym.spec(env_id).kwargs == proteus_env.ENV_IDS[env_id]
+
+
+@pytest.fixture(params=sorted(proteus_env.ENV_IDS))
 def env_spec(request, tmp_path_factory, monkeypatch):
     """(id, kwargs) of one registered environment on small data."""
     monkeypatch.setenv("PROTEUS_HOME", str(tmp_path_factory.getbasetemp() / "proteus_home"))
     env_id = request.param
-    if env_id == "Proteus-Synthetic-v0":
-        kwargs = {"benchmark_kwargs": {"n_queries": 3000}}
-    elif env_id == "Proteus-RouterBench-v0":
-        kwargs = {"data_path": str(request.getfixturevalue("routerbench_sample"))}  # skips when absent
-    else:
-        root = tmp_path_factory.getbasetemp() / "sprout13"
-        if not root.exists():
-            write_sprout(root, MODELS_13, sizes={"train": 120, "val": 40, "test": 40})
-        kwargs = {"data_path": str(root)}
+    kwargs = _small_data_kwargs(gym.spec(env_id).kwargs["benchmark"], request, tmp_path_factory)
     return env_id, {**kwargs, "session_length": 8}
 
 

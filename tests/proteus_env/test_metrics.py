@@ -195,7 +195,7 @@ def test_evaluate_tau_record():
     assert record.usd_per_1k == pytest.approx(3.5)
     assert not record.floor_met
     assert record.violation == pytest.approx(0.05)
-    assert record.margin == pytest.approx(-0.05)
+    assert record.slack == pytest.approx(-0.05)
     assert record.mean_mu == pytest.approx(0.25)
     assert record.accuracy_ci[0] <= 0.75 <= record.accuracy_ci[1]
     assert record.feasible is False and record.n_queries == 4

@@ -68,29 +68,60 @@ def test_make_vec_env_default_render_mode_falls_back_without_rendering():
     venv.close()
 
 
-def test_batched_vector_env_matches_the_single_env():
+@pytest.mark.parametrize(
+    ("extra", "actions"),
+    [
+        ({}, lambda t: np.linspace(0, 1, 4)[:, None]),
+        ({"learn_gamma": True}, lambda t: np.stack([np.linspace(0, 1, 4), np.linspace(1, 0, 4) * (t % 3) / 2], axis=1)),
+        ({"action_mode": "model"}, lambda t: (np.arange(4) * 3 + t) % 11),
+    ],
+)
+def test_batched_vector_env_matches_the_single_env_exactly(extra, actions):
     from proteus_env import ProteusRoutingEnv, ProteusVectorEnv
 
-    venv = gym.make_vec("Proteus-Synthetic-v0", num_envs=4, vectorization_mode="vector_entry_point", **SMALL)
+    kwargs = {**SMALL, **extra}
+    venv = gym.make_vec("Proteus-Synthetic-v0", num_envs=4, vectorization_mode="vector_entry_point", **kwargs)
     assert isinstance(venv, ProteusVectorEnv)
     obs, info = venv.reset(seed=0, options={"tau": 0.6})
-    single = ProteusRoutingEnv(**SMALL)
+    single = ProteusRoutingEnv(**kwargs)
     single.reset(seed=0, options={"tau": 0.6})
-    venv.set_lagrange_multiplier(1.0)
-    single.set_lagrange_multiplier(1.0)
+    venv.set_lambda_table([0.5, 1.5], [0.2, 0.5, 0.9])
+    single.set_lambda_table([0.5, 1.5], [0.2, 0.5, 0.9])
+    score_sum, usd_sum = np.zeros(4), np.zeros(4)
     for t in range(10):
-        mu = np.linspace(0, 1, 4)[:, None]
+        action = actions(t) if extra.get("action_mode") == "model" else actions(t).astype(np.float32)
         rows = venv._session[:, t].copy()
-        obs, reward, terminated, truncated, info = venv.step(mu)
+        obs, reward, terminated, truncated, info = venv.step(action)
+        step_info = info["final_info"] if terminated[0] else info
         for i in range(4):
-            single._session = [int(rows[i])] * 10  # replay the same query through the single env
-            single._t = 0
-            _, r, *_, single_info = single.step(mu[i].astype(np.float32))
-            step_info = info["final_info"] if terminated[0] else info
-            assert step_info["model_index"][i] == single_info["model_index"]
-            assert reward[i] == pytest.approx(r)
+            # Replay the same query through the single env, in the same place of its session.
+            single._session, single._t = [int(rows[i])] * 10, t
+            single._score_sum, single._usd_sum = float(score_sum[i]), float(usd_sum[i])
+            _, r, single_terminated, _, single_info = single.step(action[i])
+            score_sum[i], usd_sum[i] = single._score_sum, single._usd_sum
+            assert reward[i] == r  # bit-identical: one definition of the reward
+            assert single_terminated == terminated[i]
+            assert set(single_info) | {"_" + k for k in single_info} == set(step_info)
+            for key, value in single_info.items():
+                assert step_info[key][i] == value, key
     assert terminated.all() and "session_accuracy" in info["final_info"]
     assert obs["p_hat"].shape == (4, 11) and venv.observation_space.contains(obs)
+
+
+def test_batched_vector_env_uses_the_templates_lambda_table():
+    from proteus_env import ProteusVectorEnv
+
+    venv = ProteusVectorEnv(2, **SMALL)
+    venv.reset(seed=0, options={"tau": 0.5})
+    venv.set_lambda_table([1.0, 3.0], [0.0, 0.5, 1.0])
+    values, edges = venv.get_lambda_table()
+    assert values.tolist() == [1.0, 3.0] and edges.tolist() == [0.0, 0.5, 1.0]
+    _, _, _, _, info = venv.step(np.full((2, 1), 0.5))
+    np.testing.assert_array_equal(info["lambda"], [2.0, 2.0])  # halfway between the centres 0.25 and 0.75
+    with pytest.raises(ValueError, match="bin_edges"):
+        venv.set_lambda_table([0.1, 0.2], [-np.inf, 0.5, np.inf])
+    with pytest.raises(ValueError, match="options\\['tau'\\]"):
+        venv.reset(options={"tau": [0.5, float("nan")]})
 
 
 @pytest.mark.parametrize("actions", [np.full((4, 1), np.nan), np.full((4, 1), 1.2), np.zeros((3, 1))])
