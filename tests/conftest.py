@@ -29,7 +29,7 @@ def routerbench_sample() -> Path:
 
 def tiny_train_config(**overrides) -> dict:
     """The packaged training config shrunk to seconds: 3,000 queries, 64-step rollouts, 3 λ-bins."""
-    from agents.proteus.train import load_config
+    from agents.proteus.config import load_config
 
     tiny = {"env_kwargs": {"session_length": 16, "benchmark_kwargs": {"n_queries": 3000}},
             "ppo": {"n_steps": 64, "batch_size": 64, "n_epochs": 1, "gamma": 0.0, "device": "cpu"},

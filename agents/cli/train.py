@@ -6,7 +6,8 @@ import argparse
 
 import numpy as np
 
-from agents.proteus.train import DEFAULT_ENV_ID, apply_override, load_config, train
+from agents.proteus.config import DEFAULT_ENV_ID, load_train_config
+from agents.proteus.train import train
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:
@@ -22,16 +23,14 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--vec-env", choices=("dummy", "subproc"), default=None)
     parser.add_argument("--timesteps", type=int, default=None)
     parser.add_argument("--tensorboard", default=None, help="TensorBoard log directory")
-    parser.add_argument("--out", default="artifacts/proteus", help="artifact directory")
+    parser.add_argument("--out", default="artifacts/proteus", help="artifact directory (an artifact already there is replaced)")
     parser.add_argument("--resume", default=None, help="artifact directory or checkpoint .zip to continue from")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = load_config(args.env, args.config)
-    for assignment in args.overrides:
-        apply_override(config, assignment)
+    config = load_train_config(args.env, args.config).with_overrides(args.overrides)
     result = train(args.env, config=config, out_dir=args.out, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs,
                    vec_env=args.vec_env, data_path=args.data, tensorboard=args.tensorboard, resume=args.resume,
                    progress_bar=not args.no_progress)

@@ -3,9 +3,8 @@
 The policy is conditioned on τ, but what it achieves at input τ is measured, not assumed: for a
 grid of τ inputs the deterministic policy's realized accuracy (and cost) on the validation split is
 recorded once after training. Serving a request τ then uses the smallest τ input whose
-(monotonized) validation accuracy reaches τ, optionally raised by a one-sided statistical margin
-(:func:`proteus_env.metrics.one_sided_margin`). Without a margin a router calibrated exactly to τ
-meets it on fresh data only about half of the time; the margin is the user's choice.
+(monotonized) validation accuracy reaches τ, or, at a chosen one-sided ``confidence`` level, τ
+raised by the statistical margin of :func:`proteus_env.metrics.one_sided_margin`.
 """
 
 from __future__ import annotations
@@ -22,22 +21,55 @@ from proteus_env.env import ProteusRoutingEnv
 from proteus_env.metrics import effective_sample_size, one_sided_margin
 from proteus_env.policy_eval import accuracy_at_taus, validation_halves
 
+#: τ inputs measured on validation by default (``TrainConfig.calibration_points``).
+DEFAULT_CALIBRATION_POINTS = 201
+
 
 @dataclasses.dataclass(frozen=True)
 class TauCalibration:
     """Validation accuracy of the deterministic policy at each τ input.
 
     Attributes:
-        tau_inputs: ``(G,)`` increasing τ values fed to the policy.
+        tau_inputs: ``(G,)`` increasing τ values in [0, 1] fed to the policy.
         val_accuracy: ``(G,)`` realized validation accuracy at each input.
         val_usd_per_1k: ``(G,)`` validation USD per 1K queries at each input.
         n_val: Validation queries behind each figure.
+
+    Raises:
+        ValueError: On non-finite values, τ inputs outside [0, 1] or decreasing, accuracies
+            outside [0, 1], negative costs, arrays of different lengths, or ``n_val < 1``.
     """
 
     tau_inputs: np.ndarray
     val_accuracy: np.ndarray
     val_usd_per_1k: np.ndarray
     n_val: int
+
+    def __post_init__(self) -> None:
+        """Check the values (raises ``ValueError`` naming the field)."""
+        arrays = {}
+        for name in ("tau_inputs", "val_accuracy", "val_usd_per_1k"):
+            try:
+                array = np.asarray(getattr(self, name), dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"`{name}` must be a list of numbers, got {getattr(self, name)!r}.") from None
+            if array.ndim != 1 or array.size == 0 or not np.isfinite(array).all():
+                raise ValueError(f"`{name}` must be a non-empty 1-D array of finite numbers, got {getattr(self, name)!r}.")
+            arrays[name] = array
+        if not arrays["tau_inputs"].shape == arrays["val_accuracy"].shape == arrays["val_usd_per_1k"].shape:
+            raise ValueError("`tau_inputs`, `val_accuracy` and `val_usd_per_1k` must have the same length.")
+        inputs = arrays["tau_inputs"]
+        if (inputs < 0).any() or (inputs > 1).any() or (np.diff(inputs) < 0).any():
+            raise ValueError(f"`tau_inputs` must be increasing values in [0, 1], got {inputs.tolist()}.")
+        if (arrays["val_accuracy"] < 0).any() or (arrays["val_accuracy"] > 1).any():
+            raise ValueError(f"`val_accuracy` must lie in [0, 1], got {arrays['val_accuracy'].tolist()}.")
+        if (arrays["val_usd_per_1k"] < 0).any():
+            raise ValueError(f"`val_usd_per_1k` must be >= 0, got {arrays['val_usd_per_1k'].tolist()}.")
+        if isinstance(self.n_val, bool) or int(self.n_val) != self.n_val or self.n_val < 1:
+            raise ValueError(f"`n_val` must be a positive integer, got {self.n_val!r}.")
+        for name, array in arrays.items():
+            object.__setattr__(self, name, array)
+        object.__setattr__(self, "n_val", int(self.n_val))
 
     @functools.cached_property
     def monotone_accuracy(self) -> np.ndarray:
@@ -50,7 +82,7 @@ class TauCalibration:
         return float(self.val_accuracy.max())
 
     def required_accuracy(self, tau: float, confidence: float | None = None, deploy_queries: int | None = None) -> float:
-        """Validation accuracy needed for target ``tau`` (``tau`` itself without a margin).
+        """Validation accuracy needed for target ``tau`` (``tau`` itself without a ``confidence``).
 
         With a ``confidence``, the margin covers the noise of the validation estimate and of a
         deployment sample of ``deploy_queries`` (default: as many as validation) together
@@ -78,20 +110,51 @@ class TauCalibration:
             inputs[i] = self.tau_inputs[meets[0]] if meets.size else self.tau_inputs[int(np.argmax(self.val_accuracy))]
         return inputs, reachable
 
+    def to_dict(self) -> dict[str, Any]:
+        """The calibration as JSON-able lists."""
+        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in dataclasses.asdict(self).items()}
+
     def save(self, path: str | Path) -> None:
         """Write JSON."""
-        data = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in dataclasses.asdict(self).items()}
-        Path(path).write_text(json.dumps(data, indent=2))
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def from_dict(cls, data: Any, *, source: str | Path = "calibration") -> TauCalibration:
+        """Build from :meth:`to_dict`'s JSON, checking it.
+
+        Raises:
+            ValueError: If a key is missing or a value is out of range, naming ``source``.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"{source}: the calibration must be a JSON object, got {type(data).__name__}.")
+        missing = [key for key in ("tau_inputs", "val_accuracy", "val_usd_per_1k", "n_val") if key not in data]
+        if missing:
+            raise ValueError(f"{source}: missing {missing}.")
+        try:
+            return cls(tau_inputs=data["tau_inputs"], val_accuracy=data["val_accuracy"], val_usd_per_1k=data["val_usd_per_1k"],
+                       n_val=data["n_val"])
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: {exc}") from None
 
     @classmethod
     def load(cls, path: str | Path) -> TauCalibration:
-        """Read JSON written by :meth:`save`."""
-        data: dict[str, Any] = json.loads(Path(path).read_text())
-        return cls(tau_inputs=np.asarray(data["tau_inputs"]), val_accuracy=np.asarray(data["val_accuracy"]),
-                   val_usd_per_1k=np.asarray(data["val_usd_per_1k"]), n_val=int(data["n_val"]))
+        """Read JSON written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: If ``path`` does not exist.
+            ValueError: If it is not valid JSON or holds bad values, naming ``path``.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"Calibration file {path} does not exist.")
+        try:
+            data = json.loads(path.read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path} is not valid JSON: {exc}") from None
+        return cls.from_dict(data, source=path)
 
 
-def fit_tau_calibration(model: Any, val_env: ProteusRoutingEnv, *, n_points: int = 41) -> TauCalibration:
+def fit_tau_calibration(model: Any, val_env: ProteusRoutingEnv, *, n_points: int = DEFAULT_CALIBRATION_POINTS) -> TauCalibration:
     """Measure ``model``'s deterministic policy on the calibration half of validation at ``n_points`` τ inputs.
 
     τ inputs span the env's ``tau_range``; λ is what the env shows at each τ (the trained table).

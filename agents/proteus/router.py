@@ -1,29 +1,32 @@
-"""``ProteusRouter``: a trained PROTEUS policy as a router, and ``proteus route``.
+"""``ProteusRouter``: a trained PROTEUS policy as a router.
 
     router = ProteusRouter.load("artifacts/proteus")
-    result = router.route(embeddings, tau=0.7, prompt_tokens=tokens)
+    result = router.route(embeddings, tau=0.7, prompt_tokens=tokens, confidence=0.95)
     result.models, result.mu, result.expected_accuracy, result.reachable
 
 The request τ goes through the validation calibration (a monotone map onto the policy's τ input,
-optionally with a one-sided margin), then the deterministic policy picks μ per query from what the
-routing head predicts, and the head turns μ into a model. Targets above what the router reached on
-validation are flagged (``reachable=False``) and warned about instead of being silently missed.
+optionally raised to hold at a one-sided ``confidence`` level), then the deterministic policy
+picks μ per query from what the routing head predicts, and the head turns μ into a model. Targets
+above what the router reached on validation are flagged (``reachable=False``) and warned about.
+
+:meth:`ProteusRouter.load` reads a verified artifact (:func:`agents.proteus.artifact.read_artifact`)
+and rebuilds the policy from its JSON description and weights; it never unpickles anything.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch as th
-from stable_baselines3 import PPO
+from stable_baselines3.common.policies import BasePolicy
 
+from agents.proteus.artifact import Artifact, read_artifact
 from agents.proteus.calibration import TauCalibration
-from proteus_env.encoders import Encoder, load_encoder
+from proteus_env.encoders import Encoder
 from proteus_env.env import lambda_at
 from proteus_env.loaders.text import estimate_tokens_many
 from proteus_env.policy_eval import batch_observations, route_actions
@@ -46,7 +49,7 @@ class RoutingResult:
         expected_cost: ``(n,)`` predicted USD cost of the chosen model.
         tau: The requested target.
         tau_input: The τ fed to the policy after calibration.
-        reachable: Whether validation accuracy reached the (margin-raised) target.
+        reachable: Whether validation accuracy reached the target (raised for the ``confidence`` level, if any).
     """
 
     models: np.ndarray
@@ -60,20 +63,25 @@ class RoutingResult:
 
 
 class ProteusRouter:
-    """A trained PROTEUS router loaded from a ``proteus train`` artifact directory.
+    """A trained PROTEUS router: policy, routing head, τ calibration and λ table.
 
     Args:
-        model: The SB3 model (its policy is used deterministically by default).
+        policy: The trained policy (a :class:`~agents.proteus.policies.BetaActorCriticPolicy`; an
+            SB3 algorithm is accepted too, and its ``.policy`` used). Used deterministically by default.
         head: The routing head the policy was trained with.
         calibration: The validation τ map.
         lambda_state: The dual state (λ per τ-bin and the bin edges).
-        identity: The benchmark identity written by ``proteus train``.
+        identity: The benchmark identity written by ``proteus train`` (``benchmark.json``).
         encoder: The benchmark's fitted text encoder, when it has one (to route prompts).
     """
 
-    def __init__(self, model: PPO, head: RoutingHead, calibration: TauCalibration, lambda_state: dict[str, Any],
+    def __init__(self, policy: BasePolicy | Any, head: RoutingHead, calibration: TauCalibration, lambda_state: dict[str, Any],
                  identity: dict[str, Any] | None = None, encoder: Encoder | None = None) -> None:
-        self.model = model
+        if not isinstance(policy, BasePolicy) and isinstance(getattr(policy, "policy", None), BasePolicy):
+            policy = policy.policy  # an SB3 algorithm
+        if not isinstance(policy, BasePolicy):
+            raise ValueError(f"`policy` must be an SB3 policy or algorithm, got {type(policy).__name__}.")
+        self.policy = policy
         self.head = head
         self.calibration = calibration
         self.lambdas = np.asarray(lambda_state["lambdas"], dtype=np.float64)
@@ -81,28 +89,26 @@ class ProteusRouter:
         self.identity = identity or {}
         self.encoder = encoder
         self.models = np.array(head.models, dtype=object)
-        self.include_query = "query" in getattr(model.observation_space, "spaces", {})
+        self.include_query = "query" in getattr(policy.observation_space, "spaces", {})
         self.chunk_size = 8_192  # rows per forward pass: small enough to stay in cache
         self._calibrated_inputs: dict[tuple[float, float | None, int | None], tuple[float, bool]] = {}
-        model.policy.set_training_mode(False)
+        policy.set_training_mode(False)
 
     @classmethod
     def load(cls, path: str | Path, *, device: str = "cpu") -> ProteusRouter:
-        """Load an artifact directory written by ``proteus train``.
+        """Load an artifact directory written by ``proteus train`` (verified; nothing unpickled).
 
         Raises:
-            FileNotFoundError: Naming the first missing file.
+            FileNotFoundError: If the directory, its manifest or a listed file is missing, naming it.
+            ValueError: If a file was modified, does not parse or holds a bad value, naming it.
         """
-        path = Path(path)
-        for name in ("model.zip", "lambda_table.json", "calibration.json", "routing_head.npz", "routing_head.json"):
-            if not (path / name).is_file():
-                raise FileNotFoundError(f"{path / name} is missing: {path} is not a complete `proteus train` artifact.")
-        model = PPO.load(path / "model.zip", device=device)
-        identity_file = path / "benchmark.json"
-        identity = json.loads(identity_file.read_text()) if identity_file.is_file() else {}
-        encoder = load_encoder(path / "encoder") if (path / "encoder" / "encoder.json").is_file() else None
-        return cls(model, RoutingHead.load(path), TauCalibration.load(path / "calibration.json"),
-                   json.loads((path / "lambda_table.json").read_text()), identity, encoder)
+        return cls.from_artifact(read_artifact(path), device=device)
+
+    @classmethod
+    def from_artifact(cls, artifact: Artifact, *, device: str = "cpu") -> ProteusRouter:
+        """The router of an already verified :class:`~agents.proteus.artifact.Artifact`."""
+        return cls(artifact.load_policy(device), artifact.head, artifact.calibration, artifact.lambda_state, artifact.identity,
+                   artifact.load_encoder())
 
     # ------------------------------------------------------------------ routing
     def lambda_for(self, tau: np.ndarray | float) -> np.ndarray:
@@ -121,13 +127,15 @@ class ProteusRouter:
             tau: Accuracy target in [0, 1].
             prompt_tokens: ``(n,)`` prompt lengths in tokens (needed with embeddings).
             calibrated: Map τ through the validation calibration (``False``: feed τ as is).
-            confidence: One-sided margin confidence (e.g. 0.95), or ``None`` for no margin.
-            deploy_queries: Size of the deployment sample the margin should cover (default: as
-                many as the validation split).
+            confidence: One-sided confidence level (e.g. 0.95) at which τ should hold, or ``None``
+                to calibrate to τ itself.
+            deploy_queries: Size of the deployment sample the confidence level should cover
+                (default: as many as the validation split).
             deterministic: Use the Beta mean (default) instead of sampling μ.
 
         Raises:
-            ValueError: On τ outside [0, 1], a wrong embedding width, NaN, or mismatched lengths.
+            ValueError: On τ outside [0, 1], a ``confidence`` outside (0, 1), a wrong embedding
+                width, NaN, or mismatched lengths.
         """
         embeddings, prompt_tokens = self._as_features(queries, prompt_tokens)
         p_hat, cost_hat, usd = self.head.predict_with_usd(embeddings, prompt_tokens)
@@ -152,7 +160,7 @@ class ProteusRouter:
         if not (np.isfinite(p_hat).all() and np.isfinite(cost_hat).all()):
             raise ValueError("`p_hat` and `cost_hat` must be finite.")
         if self.include_query:
-            width = self.model.observation_space["query"].shape[0]
+            width = self.policy.observation_space["query"].shape[0]
             if query is None or np.shape(query) != (p_hat.shape[0], width):
                 raise ValueError(f"This policy observes the raw embedding: pass `query` of shape ({p_hat.shape[0]}, {width}).")
         if calibrated:
@@ -164,7 +172,7 @@ class ProteusRouter:
             if not ok:
                 warnings.warn(
                     f"τ={tau:.3f} is above what this router reached on validation (max {self.calibration.max_reachable:.3f}"
-                    f"{'' if confidence is None else f' with a {confidence:.0%} margin'}); routing at its most accurate setting.",
+                    f"{'' if confidence is None else f' at {confidence:.0%} confidence'}); routing at its most accurate setting.",
                     UnreachableTargetWarning, stacklevel=2)
         else:
             tau_input, ok = tau, tau <= self.calibration.max_reachable
@@ -181,10 +189,10 @@ class ProteusRouter:
     def policy_actions(self, observations: dict[str, np.ndarray], *, deterministic: bool = True) -> np.ndarray:
         """The policy's actions for a batch of observations, ``(n, action_dim)`` in [0, 1].
 
-        Same result as ``model.predict`` (the Beta mean when deterministic), without its per-call
+        Same result as ``policy.predict`` (the Beta mean when deterministic), without its per-call
         checks and copies, in chunks of :attr:`chunk_size` rows under ``torch.inference_mode``.
         """
-        policy = self.model.policy
+        policy = self.policy
         n = next(iter(observations.values())).shape[0]
         out = np.empty((n, policy.action_space.shape[0]), dtype=np.float32)
         with th.inference_mode():

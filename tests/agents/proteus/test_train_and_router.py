@@ -1,6 +1,7 @@
 """`proteus train` on a tiny budget, the artifact, `ProteusRouter` and `proteus route`."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -24,10 +25,15 @@ def artifact(tmp_path_factory):
 
 def test_train_writes_a_complete_artifact(artifact):
     out, result, _ = artifact
-    for name in ("model.zip", "lambda_table.json", "routing_head.npz", "routing_head.json", "calibration.json", "config.yaml",
-                 "benchmark.json", "summary.json"):
+    for name in ("manifest.json", "policy.pt", "policy.json", "model.zip", "lambda_table.json", "routing_head.npz",
+                 "routing_head.json", "calibration.json", "config.yaml", "benchmark.json", "summary.json"):
         assert (out / name).is_file(), name
-    assert list((out / "checkpoints").glob("model_*_steps.zip")) and list((out / "checkpoints").glob("lambda_*_steps.json"))
+    checkpoints = sorted((out / "checkpoints").glob("model_*_steps.zip"))
+    assert [p.name for p in checkpoints] == ["model_128_steps.zip", "model_256_steps.zip"]  # SB3's CheckpointCallback
+    from stable_baselines3.common.save_util import load_from_zip_file
+
+    data, _, _ = load_from_zip_file(checkpoints[0])  # our own checkpoint: trusted
+    assert data["proteus_dual_state"]["lambdas"] and len(data["proteus_dual_state"]["edges"]) == 4  # λ rides in the zip
     summary = json.loads((out / "summary.json").read_text())
     assert summary["timesteps"] >= 256 and len(summary["val_accuracy"]) == 3
     identity = json.loads((out / "benchmark.json").read_text())
@@ -63,7 +69,7 @@ def test_fast_policy_path_equals_sb3_predict(artifact):
 
     rng = np.random.default_rng(0)
     obs = batch_observations(rng.random((50, 11)), rng.random((50, 11)), rng.random(50), rng.random(50))
-    np.testing.assert_allclose(router.policy_actions(obs), router.model.predict(obs, deterministic=True)[0], atol=1e-6)
+    np.testing.assert_allclose(router.policy_actions(obs), router.policy.predict(obs, deterministic=True)[0], atol=1e-6)
 
 
 def test_router_flags_unreachable_targets(artifact):
@@ -76,7 +82,7 @@ def test_router_flags_unreachable_targets(artifact):
     assert reachable.reachable
 
 
-def test_margin_raises_the_policy_input(artifact):
+def test_confidence_raises_the_policy_input(artifact):
     router = ProteusRouter.load(artifact[0])
     calibration = router.calibration
     tau = float(np.quantile(calibration.val_accuracy, 0.3))
@@ -102,18 +108,52 @@ def test_router_rejects_bad_input(artifact, call, message):
 
 
 def test_router_load_names_the_missing_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="model.zip"):
+    with pytest.raises(FileNotFoundError, match="manifest.json"):
         ProteusRouter.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing-dir"):
+        ProteusRouter.load(tmp_path / "missing-dir")
+
+
+def test_router_accepts_an_sb3_model_or_its_policy(artifact):
+    out, result, _ = artifact
+    loaded = ProteusRouter.load(out)
+    from_model = ProteusRouter(result.model, loaded.head, loaded.calibration, {"lambdas": loaded.lambdas, "edges": loaded.lambda_edges})
+    assert from_model.policy is result.model.policy
+    with pytest.raises(ValueError, match="SB3 policy"):
+        ProteusRouter(object(), loaded.head, loaded.calibration, {"lambdas": loaded.lambdas, "edges": loaded.lambda_edges})
 
 
 def test_resume_continues_from_the_saved_lambda(artifact, tmp_path):
     out, result, config = artifact
     saved = json.loads((out / "lambda_table.json").read_text())["lambdas"]
-    resumed = train(config=config, out_dir=tmp_path, seed=3, timesteps=64, n_envs=2, resume=out)
+    resumed = train(config=config, out_dir=tmp_path / "resumed", seed=3, timesteps=64, n_envs=2, resume=out)
     assert resumed.model.num_timesteps > result.model.num_timesteps
-    state = json.loads((tmp_path / "lambda_table.json").read_text())
+    state = json.loads((tmp_path / "resumed" / "lambda_table.json").read_text())
     assert state["rollouts"] > json.loads((out / "lambda_table.json").read_text())["rollouts"]
     assert len(state["lambdas"]) == len(saved)
+
+
+def test_resume_from_a_checkpoint(artifact, tmp_path):
+    out, _, config = artifact
+    checkpoint = out / "checkpoints" / "model_128_steps.zip"
+    resumed = train(config=config, out_dir=tmp_path / "resumed", seed=3, timesteps=64, n_envs=2, resume=checkpoint)
+    assert resumed.model.num_timesteps == 128 + 128  # one rollout of 2 x 64 after the checkpoint's 128
+    with pytest.raises(ValueError, match="Cannot resume"):
+        train(config=config, out_dir=tmp_path / "other", seed=4, timesteps=64, n_envs=2, resume=checkpoint)
+    with pytest.raises(FileNotFoundError, match="neither an artifact"):
+        train(config=config, out_dir=tmp_path / "other", seed=3, timesteps=64, n_envs=2, resume=tmp_path / "nothing")
+
+
+def test_training_into_an_existing_artifact_replaces_it(artifact, tmp_path):
+    out, _, config = artifact
+    target = tmp_path / "run"
+    train(config={**config, "checkpoint_every": 64}, out_dir=target, seed=3, timesteps=64, n_envs=2)
+    first = (target / "manifest.json").read_text()
+    train(config=config, out_dir=target, seed=3, timesteps=128, n_envs=2)
+    assert (target / "manifest.json").read_text() != first
+    assert json.loads((target / "summary.json").read_text())["timesteps"] == 128
+    assert (target / "checkpoints" / "model_64_steps.zip").is_file()  # checkpoints of the first run are kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_cli_train_and_route(tmp_path, capsys):
@@ -133,9 +173,64 @@ def test_cli_train_and_route(tmp_path, capsys):
     bench = make_synthetic_benchmark(n_queries=3000, seed=0)
     np.save(tmp_path / "emb.npy", bench.embeddings[:3])
     np.save(tmp_path / "tok.npy", bench.prompt_tokens[:3])
-    code = main(["route", "--router", str(out), "--tau", "0.5", "--embeddings", str(tmp_path / "emb.npy"), "--tokens", str(tmp_path / "tok.npy")])
+    route = ["route", "--router", str(out), "--tau", "0.5", "--embeddings", str(tmp_path / "emb.npy"), "--tokens", str(tmp_path / "tok.npy")]
+    code = main(route)
     text = capsys.readouterr().out
     assert code == 0 and "tau=0.500" in text and len(text.strip().splitlines()) == 5
+    for flag in ("--confidence", "--margin"):  # --margin: the old name, still accepted
+        assert main([*route, flag, "0.9"]) == 0
+        assert "at 90% confidence" in capsys.readouterr().out
+
+
+def _route_error(argv, capsys) -> str:
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return captured.err
+
+
+def test_cli_route_user_errors(artifact, tmp_path, capsys):
+    out = artifact[0]
+    from proteus_env import make_synthetic_benchmark
+
+    bench = make_synthetic_benchmark(n_queries=3000, seed=0)
+    np.save(tmp_path / "emb.npy", bench.embeddings[:3])
+    np.save(tmp_path / "tok.npy", bench.prompt_tokens[:3])
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    (tmp_path / "garbage.npy").write_bytes(b"not an array")
+    base = ["route", "--router", str(out), "--tau", "0.5", "--tokens", str(tmp_path / "tok.npy")]
+    err = _route_error(["route", "--router", str(tmp_path / "nowhere"), "--tau", "0.5", "x"], capsys)
+    assert err.startswith("proteus route: error:") and "nowhere" in err
+    broken = shutil.copytree(out, tmp_path / "broken", ignore=shutil.ignore_patterns("checkpoints"))
+    (broken / "lambda_table.json").write_text("{oops")
+    err = _route_error(["route", "--router", str(broken), "--tau", "0.5", "x"], capsys)
+    assert "lambda_table.json" in err and "checksum" in err
+    err = _route_error([*base, "--embeddings", str(tmp_path / "objects.npy")], capsys)
+    assert "objects.npy" in err
+    err = _route_error([*base, "--embeddings", str(tmp_path / "garbage.npy")], capsys)
+    assert "garbage.npy" in err
+    err = _route_error([*base, "--embeddings", str(tmp_path / "missing.npy")], capsys)
+    assert "missing.npy" in err
+    err = _route_error([*base, "--embeddings", str(tmp_path / "emb.npy"), "--tau", "1.5"], capsys)
+    assert "[0, 1]" in err
+    err = _route_error([*base, "--embeddings", str(tmp_path / "emb.npy"), "--confidence", "95"], capsys)
+    assert "confidence" in err
+    err = _route_error(["route", "--router", str(out), "--tau", "0.5", "what is 2+2?"], capsys)
+    assert "encoder" in err
+
+
+def test_cli_train_user_errors(tmp_path, capsys):
+    err = _route_error(["train", "--set", "tau_headrom=0.1", "--out", str(tmp_path / "x")], capsys)
+    assert err.startswith("proteus train: error:") and "'tau_headrom'" in err and "'tau_headroom'" in err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("default:\n  ppo:\n    lerning_rate: 0.1\n")
+    err = _route_error(["train", "--config", str(bad), "--out", str(tmp_path / "x")], capsys)
+    assert "bad.yaml" in err and "ppo.learning_rate" in err
+    err = _route_error(["train", "--config", str(tmp_path / "none.yaml")], capsys)
+    assert "none.yaml" in err
+    err = _route_error(["train", "--resume", str(tmp_path / "gone"), "--out", str(tmp_path / "x"), "--timesteps", "64"], capsys)
+    assert "gone" in err
+    assert not (tmp_path / "x").exists()
 
 
 def test_config_helpers():
@@ -195,5 +290,5 @@ def test_calibration_map_is_monotone_and_flags_unreachable_targets():
     np.testing.assert_allclose(inputs, [0.3, 0.3, 0.4, 0.4, 0.6, 0.6])  # the smallest input whose running max reaches τ
     assert np.all(np.diff(inputs) >= 0)
     np.testing.assert_array_equal(reachable, [True, True, True, True, True, False])
-    margin_inputs, _ = calibration.input_for([0.5], confidence=0.95)
-    assert margin_inputs[0] == 0.4  # 0.5 + z·sqrt(0.25/500) = 0.537 > 0.50
+    confident_inputs, _ = calibration.input_for([0.5], confidence=0.95)
+    assert confident_inputs[0] == 0.4  # 0.5 + z·sqrt(0.25/500) = 0.537 > 0.50
