@@ -7,10 +7,16 @@ is either an int array of benchmark row indices (predictions are looked up in th
 ``(n, d)`` array of new embeddings together with ``prompt_tokens`` (the head predicts them).
 
 Routers and what they calibrate (on the validation split only, to the target
-τ' = :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``margin``) with
-n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``), ``margin``
+τ' = :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``confidence``) with
+n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``), ``confidence``
 being ``None`` (τ' = τ) or a one-sided confidence level: the same option, and the same margin, as
-the trained router's calibration in ``agents.proteus.calibration``):
+the trained router's calibration in ``agents.proteus.calibration``). Every calibrated router
+takes these two options as one :class:`CalibrationSettings`:
+
+    settings = CalibrationSettings(confidence=0.95)
+    carrot = CarrotRouter(benchmark, fit, settings)          # named "carrot[confidence=0.95]"
+    routers = make_baselines(benchmark, fit, settings, seed=0)
+
 
 ==================  =========================================================================
 ``oracle``          cheapest model with the best realized score per query (rows only)
@@ -38,22 +44,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 import warnings
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+from sklearn.neighbors import KNeighborsRegressor
+from sklearn.neural_network import MLPRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
+from proteus_env._validation import check_confidence, check_int, check_tau
 from proteus_env.benchmark import Benchmark
-from proteus_env.metrics import (
-    check_tau,
-    effective_sample_size,
-    nondecreasing_hull,
-    one_sided_margin,
-    oracle_choice,
-    routing_outcome,
-)
+from proteus_env.metrics import effective_sample_size, nondecreasing_hull, one_sided_margin, oracle_choice, routing_outcome
 from proteus_env.routing_head import HeadFit
 
 #: Trade-off grid of CARROT / KNN / MLP: ``m = r / (1 + r)`` for a log-spaced cost-to-quality
@@ -101,11 +104,47 @@ class Calibration:
 
 
 @dataclasses.dataclass(frozen=True)
+class CalibrationSettings:
+    """How every calibrated router sets its calibration target τ' (one contract for all of them).
+
+    Attributes:
+        confidence: ``None`` (calibrate to τ itself) or a one-sided confidence level in (0, 1):
+            calibrate to :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``confidence``).
+        deploy_queries: Size of the deployment sample the margin also covers (``None``: as many
+            as validation); n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``).
+
+    Raises:
+        ValueError: On a confidence outside (0, 1) or a ``deploy_queries`` that is not a positive integer.
+    """
+
+    confidence: float | None = None
+    deploy_queries: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "confidence", check_confidence(self.confidence, "confidence"))
+        if self.deploy_queries is not None:
+            object.__setattr__(self, "deploy_queries", check_int(self.deploy_queries, "deploy_queries", minimum=1))
+
+    def sample_size(self, n_val: int) -> int:
+        """The sample size n of the margin for ``n_val`` validation queries (validation and deployment together)."""
+        return effective_sample_size(int(n_val), self.deploy_queries)
+
+    def name(self, base_name: str) -> str:
+        """``base_name``, suffixed with the confidence level when there is one (``carrot[confidence=0.95]``)."""
+        return confidence_name(base_name, self.confidence)
+
+
+def confidence_name(base_name: str, confidence: float | None) -> str:
+    """A router's display name: ``base_name``, or ``base_name[confidence=0.95]`` with a confidence level."""
+    return base_name if confidence is None else f"{base_name}[confidence={confidence:g}]"
+
+
+@dataclasses.dataclass(frozen=True)
 class _Batch:
     """A batch of queries with everything a router may need."""
 
     p_hat: np.ndarray  # (n, K) float64
-    c_hat: np.ndarray  # (n, K) float64
+    cost_hat: np.ndarray  # (n, K) float64
     embeddings: np.ndarray  # (n, d)
     rows: np.ndarray | None  # (n,) benchmark rows, or None for new queries
 
@@ -163,7 +202,7 @@ class BaseRouter:
             rows = array.astype(np.int64)
             return _Batch(
                 p_hat=self.fit.p_hat[rows].astype(np.float64),
-                c_hat=self.fit.cost_hat[rows].astype(np.float64),
+                cost_hat=self.fit.cost_hat[rows].astype(np.float64),
                 embeddings=self.benchmark.embeddings[rows],
                 rows=rows,
             )
@@ -172,8 +211,8 @@ class BaseRouter:
                 raise ValueError("New queries given as embeddings need `prompt_tokens`.")
             if array.shape[0] == 0:
                 raise ValueError("`queries` is empty.")
-            p_hat, c_hat = self.fit.head.predict(array, np.asarray(prompt_tokens))
-            return _Batch(p_hat=p_hat.astype(np.float64), c_hat=c_hat.astype(np.float64), embeddings=array, rows=None)
+            p_hat, cost_hat = self.fit.head.predict(array, np.asarray(prompt_tokens))
+            return _Batch(p_hat=p_hat.astype(np.float64), cost_hat=cost_hat.astype(np.float64), embeddings=array, rows=None)
         raise ValueError(
             f"`queries` must be a 1-D int array of row indices or a 2-D float (n, d) array of embeddings, "
             f"got shape {array.shape} and dtype {array.dtype}."
@@ -190,43 +229,43 @@ class BaseRouter:
 class CalibratedRouter(BaseRouter):
     """A router with a setting calibrated to τ on the validation split.
 
+    Every calibrated router shares this constructor contract: ``(benchmark, fit, settings=None)``,
+    subclasses adding their own options after it as keywords.
+
     Args:
         benchmark: The benchmark.
         fit: The routing head fit.
-        margin: ``None`` (calibrate to τ) or a one-sided confidence level in (0, 1) (calibrate to
-            :func:`~proteus_env.metrics.one_sided_margin`).
-        deploy_queries: Size of the deployment sample the margin also covers (default: as many
-            as validation); see :func:`~proteus_env.metrics.effective_sample_size`.
+        settings: The confidence level and deployment size of the calibration target
+            (default: ``CalibrationSettings()``, no margin).
     """
 
     base_name = "calibrated"
 
-    def __init__(
-        self,
-        benchmark: Benchmark,
-        fit: HeadFit,
-        *,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
-    ) -> None:
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, settings: CalibrationSettings | None = None) -> None:
         super().__init__(benchmark, fit)
-        is_level = isinstance(margin, numbers.Real) and not isinstance(margin, bool) and 0.0 < float(margin) < 1.0
-        if margin is not None and not is_level:
-            raise ValueError(f"`margin` must be None or a confidence level in (0, 1), got {margin!r}.")
-        self.margin = None if margin is None else float(margin)
+        if settings is None:
+            settings = CalibrationSettings()
+        if not isinstance(settings, CalibrationSettings):
+            raise TypeError(f"`settings` must be a CalibrationSettings, got {type(settings).__name__}.")
+        self.settings = settings
         self.val_rows = benchmark.split_index("val")
         #: Sample size behind the margin (validation and deployment noise together).
-        self.margin_sample_size = effective_sample_size(int(self.val_rows.size), deploy_queries)
+        self.margin_sample_size = settings.sample_size(self.val_rows.size)
         self._cache: dict[float, Calibration] = {}
 
     @property
+    def confidence(self) -> float | None:
+        """The confidence level of the calibration target (``None``: no margin)."""
+        return self.settings.confidence
+
+    @property
     def name(self) -> str:  # type: ignore[override]
-        """``base_name``, suffixed with the margin when there is one (``carrot[margin=0.95]``)."""
-        return self.base_name if self.margin is None else f"{self.base_name}[margin={self.margin:g}]"
+        """``base_name``, suffixed with the confidence level when there is one (``carrot[confidence=0.95]``)."""
+        return self.settings.name(self.base_name)
 
     def target(self, tau: float) -> float:
         """Return the calibration target τ' for ``tau`` (τ plus the one-sided margin, if any)."""
-        return one_sided_margin(tau, self.margin_sample_size, self.margin)
+        return one_sided_margin(tau, self.margin_sample_size, self.confidence)
 
     def calibrate(self, tau: float) -> Calibration:
         """Return the calibrated setting for ``tau`` (cached per τ)."""
@@ -320,25 +359,14 @@ class ZeroRouter(CalibratedRouter):
     the best one's, everything goes to the best (infeasible).
 
     Args:
-        benchmark: The benchmark.
-        fit: The routing head fit.
-        margin: ``None`` or a one-sided confidence level.
-        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+        benchmark, fit, settings: As for :class:`CalibratedRouter`.
         seed: Seed of the per-row draws.
     """
 
     base_name = "zero_router"
 
-    def __init__(
-        self,
-        benchmark: Benchmark,
-        fit: HeadFit,
-        *,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, settings: CalibrationSettings | None = None, *, seed: int = 0) -> None:
+        super().__init__(benchmark, fit, settings)
         self.seed = int(seed)
         self._u = np.random.default_rng(self.seed).random(benchmark.n_queries)
         n_val = self.val_rows.size
@@ -409,32 +437,22 @@ class TradeoffRouter(CalibratedRouter):
     """
 
     base_name = "tradeoff"
-
-    def __init__(
-        self,
-        benchmark: Benchmark,
-        fit: HeadFit,
-        *,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
-    ) -> None:
-        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
-        self._val_curve: tuple[np.ndarray, np.ndarray] | None = None
+    _val_curve: tuple[np.ndarray, np.ndarray] | None = None
 
     def _quality(self, batch: _Batch) -> np.ndarray:
         raise NotImplementedError
 
     @staticmethod
-    def choose(quality: np.ndarray, c_hat: np.ndarray, m: float) -> np.ndarray:
+    def choose(quality: np.ndarray, cost_hat: np.ndarray, m: float) -> np.ndarray:
         """``argmax_k (1 − m)·quality − m·ĉ`` per query."""
-        return np.argmax((1.0 - m) * quality - m * c_hat, axis=1).astype(np.int64)
+        return np.argmax((1.0 - m) * quality - m * cost_hat, axis=1).astype(np.int64)
 
     def validation_curve(self) -> tuple[np.ndarray, np.ndarray]:
         """Realized validation ``(accuracy, usd_per_1k)`` at every ``m`` of :data:`TRADEOFF_GRID`."""
         if self._val_curve is None:
             batch = self._batch(self.val_rows, None)
             quality = self._quality(batch)
-            outcomes = np.array([self._split_outcome("val", self.choose(quality, batch.c_hat, m)) for m in TRADEOFF_GRID])
+            outcomes = np.array([self._split_outcome("val", self.choose(quality, batch.cost_hat, m)) for m in TRADEOFF_GRID])
             self._val_curve = (outcomes[:, 0], outcomes[:, 1])
         return self._val_curve
 
@@ -448,7 +466,7 @@ class TradeoffRouter(CalibratedRouter):
                            {"willingness_to_pay": willingness})
 
     def _route(self, batch: _Batch, tau: float) -> np.ndarray:
-        return self.choose(self._quality(batch), batch.c_hat, self.calibrate(tau).value)
+        return self.choose(self._quality(batch), batch.cost_hat, self.calibrate(tau).value)
 
 
 class CarrotRouter(TradeoffRouter):
@@ -468,15 +486,8 @@ class _RegressorRouter(TradeoffRouter):
     ``argmax w·ŝ − ĉ`` with ``ŝ`` clipped to [0, 1] and the shared per-query ĉ.
     """
 
-    def __init__(
-        self,
-        benchmark: Benchmark,
-        fit: HeadFit,
-        *,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
-    ) -> None:
-        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, settings: CalibrationSettings | None = None) -> None:
+        super().__init__(benchmark, fit, settings)
         train = benchmark.split_index("train")
         self.model = self._make_model()
         with warnings.catch_warnings():
@@ -505,30 +516,17 @@ class KNNRouter(_RegressorRouter):
     """RouterBench's KNN router: mean score of the ``n_neighbors`` nearest train queries (cosine).
 
     Args:
-        benchmark: The benchmark.
-        fit: The routing head fit.
-        margin: ``None`` or a one-sided confidence level.
-        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+        benchmark, fit, settings: As for :class:`CalibratedRouter`.
         n_neighbors: Neighbours (RouterBench's default: 50).
     """
 
     base_name = "knn"
 
-    def __init__(
-        self,
-        benchmark: Benchmark,
-        fit: HeadFit,
-        *,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
-        n_neighbors: int = 50,
-    ) -> None:
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, settings: CalibrationSettings | None = None, *, n_neighbors: int = 50) -> None:
         self.n_neighbors = int(n_neighbors)
-        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+        super().__init__(benchmark, fit, settings)
 
     def _make_model(self) -> Any:
-        from sklearn.neighbors import KNeighborsRegressor
-
         return KNeighborsRegressor(n_neighbors=self.n_neighbors, metric="cosine", algorithm="brute")
 
 
@@ -536,10 +534,7 @@ class MLPRouter(_RegressorRouter):
     """RouterBench's MLP router: a one-hidden-layer regressor of per-model score.
 
     Args:
-        benchmark: The benchmark.
-        fit: The routing head fit.
-        margin: ``None`` or a one-sided confidence level.
-        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
+        benchmark, fit, settings: As for :class:`CalibratedRouter`.
         hidden: Hidden layer sizes.
         seed: Seed of the initialization and of the early-stopping split.
     """
@@ -550,21 +545,16 @@ class MLPRouter(_RegressorRouter):
         self,
         benchmark: Benchmark,
         fit: HeadFit,
+        settings: CalibrationSettings | None = None,
         *,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
         hidden: tuple[int, ...] = (64,),
         seed: int = 0,
     ) -> None:
         self.hidden = tuple(int(h) for h in hidden)
         self.seed = int(seed)
-        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+        super().__init__(benchmark, fit, settings)
 
     def _make_model(self) -> Any:
-        from sklearn.neural_network import MLPRegressor
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         mlp = MLPRegressor(hidden_layer_sizes=self.hidden, alpha=1e-3, max_iter=300, early_stopping=True, random_state=self.seed)
         return make_pipeline(StandardScaler(), mlp)
 
@@ -588,7 +578,7 @@ class DualSolution:
     feasible: bool
 
 
-def batch_lagrangian_route(p_hat: Any, c_hat: Any, alpha: float, *, tol: float = 1e-10, max_iter: int = 200) -> DualSolution:
+def batch_lagrangian_route(p_hat: Any, cost_hat: Any, alpha: float, *, tol: float = 1e-10, max_iter: int = 200) -> DualSolution:
     """Minimize total ĉ subject to mean p̂ ≥ α over a batch, by bisection on the dual variable.
 
     The relaxed problem ``min Σ_i ĉ_{i,k(i)}  s.t.  (1/n) Σ_i p̂_{i,k(i)} ≥ α`` has the Lagrangian
@@ -602,7 +592,7 @@ def batch_lagrangian_route(p_hat: Any, c_hat: Any, alpha: float, *, tol: float =
 
     Args:
         p_hat: ``(n, K)`` predicted correctness.
-        c_hat: ``(n, K)`` predicted (normalized) cost.
+        cost_hat: ``(n, K)`` predicted (normalized) cost.
         alpha: Required mean p̂ in [0, 1].
         tol: Relative tolerance on ν.
         max_iter: Maximum bisection steps.
@@ -613,15 +603,15 @@ def batch_lagrangian_route(p_hat: Any, c_hat: Any, alpha: float, *, tol: float =
     """
     alpha = check_tau(alpha, "alpha")
     p_hat = np.asarray(p_hat, dtype=np.float64)
-    c_hat = np.asarray(c_hat, dtype=np.float64)
-    if p_hat.ndim != 2 or p_hat.shape[0] == 0 or c_hat.shape != p_hat.shape:
-        raise ValueError(f"`p_hat` and `c_hat` must be non-empty (n, K) arrays of one shape, got {p_hat.shape}, {c_hat.shape}.")
-    if not (np.isfinite(p_hat).all() and np.isfinite(c_hat).all()):
-        raise ValueError("`p_hat` and `c_hat` must be finite.")
+    cost_hat = np.asarray(cost_hat, dtype=np.float64)
+    if p_hat.ndim != 2 or p_hat.shape[0] == 0 or cost_hat.shape != p_hat.shape:
+        raise ValueError(f"`p_hat` and `cost_hat` must be non-empty (n, K) arrays of one shape, got {p_hat.shape}, {cost_hat.shape}.")
+    if not (np.isfinite(p_hat).all() and np.isfinite(cost_hat).all()):
+        raise ValueError("`p_hat` and `cost_hat` must be finite.")
     rows = np.arange(p_hat.shape[0])
 
     def pick(nu: float) -> tuple[np.ndarray, float]:
-        choice = np.argmin(c_hat - nu * p_hat, axis=1)
+        choice = np.argmin(cost_hat - nu * p_hat, axis=1)
         return choice, float(p_hat[rows, choice].mean())
 
     choice, mean_p = pick(0.0)
@@ -629,13 +619,13 @@ def batch_lagrangian_route(p_hat: Any, c_hat: Any, alpha: float, *, tol: float =
         return DualSolution(choice.astype(np.int64), 0.0, mean_p, True)
     best = p_hat >= p_hat.max(axis=1, keepdims=True)
     if p_hat.max(axis=1).mean() < alpha:
-        choice = np.argmin(np.where(best, c_hat, np.inf), axis=1)
+        choice = np.argmin(np.where(best, cost_hat, np.inf), axis=1)
         return DualSolution(choice.astype(np.int64), math.inf, float(p_hat[rows, choice].mean()), False)
     low, high = 0.0, 1.0
     while pick(high)[1] < alpha:
         low, high = high, high * 2.0
         if high > 1e15:  # degenerate p̂ gaps: fall back to the best-p̂ routing, which meets α
-            choice = np.argmin(np.where(best, c_hat, np.inf), axis=1)
+            choice = np.argmin(np.where(best, cost_hat, np.inf), axis=1)
             return DualSolution(choice.astype(np.int64), math.inf, float(p_hat[rows, choice].mean()), True)
     for _ in range(int(max_iter)):
         if high - low <= tol * max(1.0, high):
@@ -660,23 +650,12 @@ class OmniRouter(CalibratedRouter):
     validation split routed as one batch) meets τ'.
 
     Args:
-        benchmark: The benchmark.
-        fit: The routing head fit.
+        benchmark, fit, settings: As for :class:`CalibratedRouter`.
         calibrated: Calibrate α on validation (see above).
-        margin: ``None`` or a one-sided confidence level.
-        deploy_queries: Deployment sample the margin covers (see :class:`CalibratedRouter`).
     """
 
-    def __init__(
-        self,
-        benchmark: Benchmark,
-        fit: HeadFit,
-        *,
-        calibrated: bool = True,
-        margin: float | None = None,
-        deploy_queries: int | None = None,
-    ) -> None:
-        super().__init__(benchmark, fit, margin=margin, deploy_queries=deploy_queries)
+    def __init__(self, benchmark: Benchmark, fit: HeadFit, settings: CalibrationSettings | None = None, *, calibrated: bool = True) -> None:
+        super().__init__(benchmark, fit, settings)
         self.calibrated = bool(calibrated)
         self.base_name = "omnirouter" if self.calibrated else "omnirouter_uncalibrated"
         self._val_curve: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
@@ -685,9 +664,9 @@ class OmniRouter(CalibratedRouter):
         """``(alpha, accuracy, usd_per_1k)`` of the validation batch over the α grid."""
         if self._val_curve is None:
             batch = self._batch(self.val_rows, None)
-            cheapest = batch.p_hat[np.arange(batch.p_hat.shape[0]), np.argmin(batch.c_hat, axis=1)].mean()
+            cheapest = batch.p_hat[np.arange(batch.p_hat.shape[0]), np.argmin(batch.cost_hat, axis=1)].mean()
             alphas = np.linspace(float(cheapest), float(batch.p_hat.max(axis=1).mean()), ALPHA_GRID_SIZE)
-            choices = [batch_lagrangian_route(batch.p_hat, batch.c_hat, a).choice for a in alphas]
+            choices = [batch_lagrangian_route(batch.p_hat, batch.cost_hat, a).choice for a in alphas]
             outcomes = np.array([self._split_outcome("val", choice) for choice in choices])
             self._val_curve = (alphas, outcomes[:, 0], outcomes[:, 1])
         return self._val_curve
@@ -695,7 +674,7 @@ class OmniRouter(CalibratedRouter):
     def _calibrate(self, tau: float, target: float) -> Calibration:
         if not self.calibrated:
             batch = self._batch(self.val_rows, None)
-            solution = batch_lagrangian_route(batch.p_hat, batch.c_hat, target)
+            solution = batch_lagrangian_route(batch.p_hat, batch.cost_hat, target)
             accuracy, usd = self._split_outcome("val", solution.choice)
             return Calibration(tau, target, "alpha", target, accuracy, usd, bool(accuracy >= target), {"nu_val": solution.nu})
         alphas, accuracy, usd = self.validation_curve()
@@ -705,16 +684,15 @@ class OmniRouter(CalibratedRouter):
                            bool(meets.size))
 
     def _route(self, batch: _Batch, tau: float) -> np.ndarray:
-        return batch_lagrangian_route(batch.p_hat, batch.c_hat, self.calibrate(tau).value).choice
+        return batch_lagrangian_route(batch.p_hat, batch.cost_hat, self.calibrate(tau).value).choice
 
 
 # ---------------------------------------------------------------------------- factory
 def make_baselines(
     benchmark: Benchmark,
     fit: HeadFit,
+    settings: CalibrationSettings | None = None,
     *,
-    margin: float | None = None,
-    deploy_queries: int | None = None,
     seed: int = 0,
     predictive: bool = True,
 ) -> dict[str, Router]:
@@ -723,8 +701,7 @@ def make_baselines(
     Args:
         benchmark: The benchmark.
         fit: The routing head fitted on it.
-        margin: The calibration margin shared by every calibrated router.
-        deploy_queries: Deployment sample size the margin covers (default: validation size).
+        settings: The calibration settings shared by every calibrated router (default: no margin).
         seed: Seed of the random router, the zero router's draws and the MLP.
         predictive: Include the KNN and MLP routers (they fit regressors; a few seconds on
             RouterBench-size data).
@@ -733,16 +710,15 @@ def make_baselines(
         ``{name: router}`` in a stable order: oracle, best_fixed, cheapest, random, zero_router,
         carrot, [knn, mlp,] omnirouter, omnirouter_uncalibrated.
     """
-    cal = {"margin": margin, "deploy_queries": deploy_queries}
     routers: list[Router] = [
         OracleRouter(benchmark, fit),
         best_fixed_router(benchmark, fit),
         cheapest_router(benchmark, fit),
         RandomRouter(benchmark, fit, seed=seed),
-        ZeroRouter(benchmark, fit, seed=seed, **cal),
-        CarrotRouter(benchmark, fit, **cal),
+        ZeroRouter(benchmark, fit, settings, seed=seed),
+        CarrotRouter(benchmark, fit, settings),
     ]
     if predictive:
-        routers += [KNNRouter(benchmark, fit, **cal), MLPRouter(benchmark, fit, seed=seed, **cal)]
-    routers += [OmniRouter(benchmark, fit, calibrated=True, **cal), OmniRouter(benchmark, fit, calibrated=False, **cal)]
+        routers += [KNNRouter(benchmark, fit, settings), MLPRouter(benchmark, fit, settings, seed=seed)]
+    routers += [OmniRouter(benchmark, fit, settings, calibrated=True), OmniRouter(benchmark, fit, settings, calibrated=False)]
     return {router.name: router for router in routers}

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 
-from agents.baselines import CarrotRouter, cheapest_router
+from agents.baselines import CalibrationSettings, CarrotRouter, cheapest_router
 from agents.proteus.policies import BetaActorCriticPolicy
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 from agents.proteus.train import apply_override, load_config, train
@@ -57,8 +57,8 @@ def evaluate_seed(seed: int, config: dict, timesteps: int | None, out_root: Path
     env = ProteusRoutingEnv(**{**gym.spec("Proteus-Synthetic-v0").kwargs, **config.get("env_kwargs", {}), "split_seed": seed, "split": "val"})
     bench, fit = env.benchmark, env.head_fit
     test, val = bench.splits["test"], bench.splits["val"]
-    carrot_margin = CarrotRouter(bench, fit, margin=CONFIDENCE)
-    carrot_raw = CarrotRouter(bench, fit, margin=None)
+    carrot_margin = CarrotRouter(bench, fit, CalibrationSettings(confidence=CONFIDENCE))
+    carrot_raw = CarrotRouter(bench, fit)
     cheap = cheapest_router(bench, fit)
     cheap_val = float(bench.scores[val, cheap.route(val, 0.5)].mean())
     taus = tau_grid(carrot_margin, cheap_val)

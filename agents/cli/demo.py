@@ -3,9 +3,9 @@
 The main job of the package, end to end and with no data files: train the Beta-PPO agent with the
 Lagrangian dual callback on ``Proteus-Synthetic-v0`` (the default config, about a minute and a
 half on 2 cores), then route the whole test split at each τ with the validation-calibrated router
-and with a fixed-μ router calibrated the same way, both with the same one-sided margin, and print
-realized accuracy, USD per 1K queries and whether each floor was met. ``--fixed-mu-only`` skips
-the training.
+and with a fixed-μ router calibrated the same way, both with the same one-sided margin (at the
+``--confidence`` level, default 0.95), and print realized accuracy, USD per 1K queries and
+whether each floor was met. ``--fixed-mu-only`` skips the training.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ import gymnasium as gym
 import numpy as np
 
 import proteus_env  # noqa: F401  (registers the environments)
+from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+from agents.proteus.train import train
+from proteus_env._validation import check_tau, parse_confidence
 from proteus_env.metrics import effective_sample_size, one_sided_margin
 from proteus_env.routing_head import fixed_mu_frontier
 
@@ -58,9 +61,6 @@ def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, confidence: float | None =
     mus = calibrate_fixed_mu(env, taus, confidence=confidence)
     router = None
     if train_agent:
-        from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
-        from agents.proteus.train import train
-
         out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="proteus_demo_"))
         train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=progress_bar)
         router = ProteusRouter.load(out)
@@ -105,7 +105,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     """Register ``proteus demo``."""
     parser = subparsers.add_parser("demo", help="train PROTEUS on the synthetic benchmark and serve several targets on test queries")
     parser.add_argument("--taus", type=float, nargs="+", default=list(DEFAULT_TAUS), help="accuracy targets τ in [0, 1]")
-    parser.add_argument("--margin", default=str(DEFAULT_CONFIDENCE), help="one-sided margin confidence, or 'none' (default 0.95)")
+    parser.add_argument("--confidence", "--margin", dest="confidence", default=str(DEFAULT_CONFIDENCE), metavar="LEVEL",
+                        help="confidence level of the one-sided margin, or 'none' (default 0.95; --margin is an alias)")
     parser.add_argument("--timesteps", type=int, default=None, help="training budget (default: the config's)")
     parser.add_argument("--fixed-mu-only", action="store_true", help="skip training; show the fixed-μ router only")
     parser.add_argument("--out", default=None, help="keep the trained artifact here (default: a temporary folder)")
@@ -115,11 +116,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     for tau in args.taus:
-        if not 0.0 <= tau <= 1.0:
-            raise ValueError(f"τ must lie in [0, 1], got --taus {tau}.")
-    confidence = None if str(args.margin).lower() == "none" else float(args.margin)
-    if confidence is not None and not 0.0 < confidence < 1.0:
-        raise ValueError(f"--margin must be in (0, 1) or 'none', got {args.margin!r}.")
+        check_tau(tau, "--taus")
+    confidence = parse_confidence(args.confidence)
     rows = run_demo(args.taus, confidence=confidence, train_agent=not args.fixed_mu_only, timesteps=args.timesteps, seed=args.seed,
                     out_dir=args.out, progress_bar=True)
     margin = "no margin" if confidence is None else f"a {confidence:.0%} one-sided margin"

@@ -10,7 +10,9 @@ from typing import Any
 import yaml
 
 from agents.evaluation.report import print_tables
-from agents.evaluation.run import DEFAULT_N_TAUS, evaluate
+from agents.evaluation.result import DEFAULT_N_TAUS
+from agents.evaluation.run import EvalSettings, evaluate
+from proteus_env._validation import parse_confidence
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:
@@ -32,8 +34,9 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--n-taus", type=int, default=DEFAULT_N_TAUS, help="points of the default τ grid")
     parser.add_argument("--seeds", type=int, default=None, help="number of split seeds 0..N-1 (baselines only; with routers it "
                                                                 "must agree with their seeds)")
-    parser.add_argument("--margin", nargs="+", default=["none"], metavar="LEVEL",
-                        help="calibration margin(s): none and/or a one-sided confidence level, e.g. --margin none 0.95")
+    parser.add_argument("--confidence", "--margin", dest="confidence", nargs="+", default=["none"], metavar="LEVEL",
+                        help="confidence level(s) of the calibrated routers: none (calibrate to τ itself) and/or one-sided "
+                             "levels in (0, 1), e.g. --confidence none 0.95 (--margin is an alias)")
     parser.add_argument("--no-predictive", action="store_true", help="skip the KNN and MLP baselines")
     parser.add_argument("--no-dynamic", action="store_true", help="skip the dynamic-target scenarios")
     parser.add_argument("--stream-length", type=int, default=1000, help="queries per dynamic-target stream")
@@ -42,23 +45,6 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=_run)
-
-
-def parse_margin(text: str) -> float | None:
-    """``"none"`` -> ``None``; else a confidence level in (0, 1).
-
-    Raises:
-        ValueError: Naming ``--margin`` and the bad value.
-    """
-    if str(text).strip().lower() in ("none", "null", "no", "0"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"--margin must be 'none' or a confidence level in (0, 1), got {text!r}.") from None
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"--margin must be 'none' or a confidence level in (0, 1), got {text!r}.")
-    return value
 
 
 def _infer_benchmark(data: str | None, benchmark: str | None) -> str | None:
@@ -80,7 +66,7 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--benchmark-arg", assignment]
     if args.taus:
         parts += ["--taus", *(f"{t:g}" for t in args.taus)]
-    parts += ["--margin", *args.margin]
+    parts += ["--confidence", *args.confidence]
     for flag in ("no_predictive", "no_dynamic"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
@@ -93,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("--baselines-only and --router exclude each other.")
     if not args.baselines_only and not args.router:
         raise ValueError("give --router DIR [DIR ...] or --baselines-only.")
-    margins = tuple(parse_margin(m) for m in args.margin)
+    confidences = tuple(parse_confidence(c) for c in args.confidence)
     kwargs: dict[str, Any] | None = None
     if args.benchmark_arg:
         kwargs = {}
@@ -102,11 +88,12 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--benchmark-arg {assignment!r} must look like key=value.")
             key, raw = assignment.split("=", 1)
             kwargs[key.strip()] = yaml.safe_load(raw)
-    result = evaluate(
-        args.router, benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs,
-        taus=args.taus, n_taus=args.n_taus, seeds=args.seeds, margins=margins, predictive=not args.no_predictive,
+    settings = EvalSettings(
+        benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs, taus=args.taus,
+        n_taus=args.n_taus, seeds=args.seeds, confidences=confidences, predictive=not args.no_predictive,
         dynamic=not args.no_dynamic, stream_length=args.stream_length, window=args.window, n_boot=args.n_boot,
         progress=not args.no_progress, out_dir=args.out, command=_command_line(args))
+    result = evaluate(args.router, settings)
     print_tables(result)
     print(f"report: {Path(args.out) / 'report.md'}  ({result.wall_time_s:.0f} s, seeds {result.seeds})")
     return 0

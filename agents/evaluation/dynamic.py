@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from agents.evaluation.result import RouteFn
+from proteus_env._validation import check_tau
 
 #: Names of the built-in scenarios, in report order.
 SCENARIOS: tuple[str, ...] = ("step", "drift", "cyclic")
@@ -25,9 +28,6 @@ SCENARIOS: tuple[str, ...] = ("step", "drift", "cyclic")
 TAU_QUANTUM = 0.005
 #: Number of full periods of the cyclic scenario over the stream.
 CYCLIC_PERIODS = 2
-
-#: ``route(rows, tau) -> (choice, mu)``: model index per row and μ per row (or ``None``).
-RouteFn = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray | None]]
 
 
 def make_schedules(tau_low: float, tau_high: float, length: int, *, quantum: float = TAU_QUANTUM) -> dict[str, np.ndarray]:
@@ -49,7 +49,7 @@ def make_schedules(tau_low: float, tau_high: float, length: int, *, quantum: flo
     Raises:
         ValueError: On bounds outside [0, 1], ``tau_low > tau_high``, ``length < 2`` or ``quantum <= 0``.
     """
-    low, high = _unit(tau_low, "tau_low"), _unit(tau_high, "tau_high")
+    low, high = check_tau(tau_low, "tau_low"), check_tau(tau_high, "tau_high")
     if low > high:
         raise ValueError(f"`tau_low` ({low}) must not exceed `tau_high` ({high}).")
     if int(length) != length or int(length) < 2:
@@ -188,13 +188,3 @@ def run_scenarios(
             run = run_scenario(route, rows, schedules[scenario], scores, costs, window=window, scenario=scenario)
             out += [{"router": name, "scenario": scenario, **w} for w in run.windows]
     return out
-
-
-def _unit(value: Any, name: str) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.") from None
-    if not (math.isfinite(number) and 0.0 <= number <= 1.0):
-        raise ValueError(f"`{name}` must be a number in [0, 1], got {value!r}.")
-    return number

@@ -1,4 +1,4 @@
-"""Figures of ``proteus eval`` (PNG), drawn from an :class:`agents.evaluation.EvalResult`.
+"""Figures of ``proteus eval`` (PNG), drawn from an :class:`~agents.evaluation.result.EvalResult`.
 
 The figures are built with matplotlib's object-oriented :class:`~matplotlib.figure.Figure`,
 which renders through the Agg canvas without pyplot: no display is needed and the global backend
@@ -9,7 +9,6 @@ of the caller (a notebook, say) is left alone. Every ``plot_*`` function returns
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,8 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from agents.evaluation.result import TAU_INDEPENDENT, EvalResult
 from proteus_env.metrics import nondecreasing_hull
-
-if TYPE_CHECKING:
-    from agents.evaluation.run import EvalResult
 
 #: Resolution of the saved PNGs.
 DPI = 120
@@ -42,9 +39,7 @@ def _means(result: EvalResult) -> pd.DataFrame:
 
 def _split_routers(result: EvalResult) -> tuple[list[str], list[str]]:
     """(τ-dependent routers, τ-independent references) in evaluation order."""
-    families = result.results.drop_duplicates("router").set_index("router")["family"]
-    from agents.evaluation.run import TAU_INDEPENDENT
-
+    families = result.families()
     dependent = [r for r in result.router_names if families[r] not in TAU_INDEPENDENT]
     references = [r for r in result.router_names if families[r] in TAU_INDEPENDENT]
     return dependent, references

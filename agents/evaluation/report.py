@@ -1,7 +1,7 @@
 """Writers of ``proteus eval``: ``report.md``, the CSV tables and the terminal tables.
 
-Everything here formats an :class:`agents.evaluation.EvalResult`; nothing is computed anew
-except means over seeds for display.
+Everything here formats an :class:`~agents.evaluation.result.EvalResult`; nothing is computed
+anew except means over seeds for display.
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from agents.evaluation.run import EvalResult
+from agents.evaluation.result import EvalResult
 
-#: Figure files written by :func:`agents.plots.write_figures`, with their captions.
+#: Figure files written by :func:`agents.evaluation.plots.write_figures`, with their captions.
 FIGURES: tuple[tuple[str, str], ...] = (
     ("compliance.png", "Accuracy per τ per router (mean over seeds, bars; hatched: mean below τ) against the τ floor (black ticks); "
                        "shaded τ are infeasible."),
@@ -144,12 +143,12 @@ def report_markdown(result: EvalResult) -> str:
     bench = result.benchmark
     ranges = result.ranges
     infeasible = {t: n for t, n in _infeasible_taus(result).items() if n}
-    margins = ", ".join("none" if m is None else f"{m:g}" for m in result.margins)
+    confidences = ", ".join("none" if c is None else f"{c:g}" for c in result.confidences)
     lines = [
         "# PROTEUS evaluation report",
         "",
         "Realized scores and USD costs on the **test** split of every seed (never predicted accuracy). All routers share",
-        "the benchmark, the split, the routing head's p̂ and ĉ, and the calibration margin option.",
+        "the benchmark, the split, the routing head's p̂ and ĉ, and the calibration confidence level.",
         "",
         "## Setup",
         "",
@@ -159,7 +158,7 @@ def report_markdown(result: EvalResult) -> str:
         + (f", loader arguments `{bench['benchmark_kwargs']}`" if bench.get("benchmark_kwargs") else ""),
         f"- Seeds (split seeds; each trained router is evaluated on its own seed's split only): {result.seeds}",
         f"- Trained routers: {', '.join(f'`{r}`' for r in result.routers) if result.routers else 'none (baselines only)'}",
-        f"- Calibration margin option(s): {margins}",
+        f"- Calibration confidence level(s): {confidences}",
         f"- τ grid: {', '.join(tau_label(float(t)) for t in result.taus)}",
         f"- Wall time: {result.wall_time_s:.1f} s",
         "",

@@ -1,9 +1,12 @@
 """``proteus eval``: trained PROTEUS routers against every baseline on realized test outcomes.
 
-    result = evaluate(["artifacts/seed0", "artifacts/seed1", "artifacts/seed2"], margins=(None, 0.95))
+    result = evaluate(["artifacts/seed0", "artifacts/seed1", "artifacts/seed2"], confidences=(None, 0.95))
     result.results      # one row per router × τ × seed (accuracy, CI, USD/1K, floor met, ...)
     result.aggregates   # one row per router: compliance, bands, Pearson(τ, μ), AIQ, RPI, ... (mean ± sd)
     write_report(result, "reports/eval"); write_figures(result, "reports/eval")
+
+The options are one :class:`EvalSettings`; ``evaluate(routers, settings)`` and
+``evaluate(routers, **options)`` (the settings' fields as keywords) are the same call.
 
 Seeds, honestly. A trained router was trained on the split of its own seed (``split_seed`` in its
 ``benchmark.json``); evaluating it on another seed's split would put its training rows in the
@@ -11,8 +14,8 @@ test set. So with routers given, the evaluated seeds *are* the routers' seeds (o
 seed). For each seed the benchmark is loaded with that split, the routing head is re-fitted
 (deterministic: the same head the router was trained with, which is checked), and every router
 (the baselines of :func:`agents.baselines.make_baselines`, PROTEUS raw and calibrated) routes
-the test split with the same p̂ and ĉ. Calibrated routers share one margin option; several
-margins are evaluated side by side (router names carry the margin).
+the test split with the same p̂ and ĉ. Calibrated routers share one confidence option; several
+confidence levels are evaluated side by side (router names carry the level).
 
 The τ grid spans the achievable range: from the cheapest model's test accuracy to the highest
 test accuracy any non-oracle baseline reaches (in every evaluated seed). A user grid is evaluated
@@ -24,141 +27,123 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
-import re
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
+import torch
 from tqdm.auto import tqdm
 
+from agents.evaluation.contenders import Contender, RouterArtifact, baseline_contenders, find_artifacts, proteus_contenders
 from agents.evaluation.dynamic import make_schedules, run_scenarios
+from agents.evaluation.plots import write_figures
+from agents.evaluation.report import write_report
+from agents.evaluation.result import (
+    DEFAULT_N_TAUS,
+    DYNAMIC_COLUMNS,
+    DYNAMIC_FAMILIES,
+    DYNAMIC_SUMMARY_COLUMNS,
+    POOLED_RATES,
+    RESULT_COLUMNS,
+    EvalResult,
+)
+from proteus_env._validation import check_confidence, check_int
 from proteus_env.benchmark import Benchmark
 from proteus_env.loading import cached_benchmark
-from proteus_env.metrics import (
-    DEFAULT_BANDS,
-    References,
-    TauRecord,
-    evaluate_tau,
-    feasible_tau_grid,
-    fixed_model_outcomes,
-    reference_outcomes,
-    summarize,
-)
-from proteus_env.routing_head import HeadFit, RoutingHead, fit_routing_head
+from proteus_env.metrics import References, TauRecord, evaluate_tau, feasible_tau_grid, fixed_model_outcomes, reference_outcomes, summarize
+from proteus_env.routing_head import fit_routing_head
 
-#: Router families shown in the dynamic-target scenarios.
-DYNAMIC_FAMILIES: tuple[str, ...] = ("proteus", "carrot", "zero_router")
-#: Routers whose decision does not depend on τ (drawn as reference lines in the figures).
-TAU_INDEPENDENT: frozenset[str] = frozenset({"oracle", "best_fixed", "cheapest", "random"})
-#: Files that make a directory a ``proteus train`` artifact.
-ARTIFACT_FILES: tuple[str, ...] = ("model.zip", "benchmark.json", "routing_head.npz", "routing_head.json", "calibration.json")
-#: Aggregates pooled over (τ, seed) pairs rather than averaged over per-seed values.
-POOLED_RATES: tuple[str, ...] = ("floor_compliance", *(f"band_{round(b * 100):d}pp" for b in DEFAULT_BANDS))
-#: Default number of τ points of the automatic grid.
-DEFAULT_N_TAUS = 11
-
-RouteFn = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray | None]]
+__all__ = ["EvalResult", "EvalSettings", "evaluate", "load_seed_benchmark", "resolve_seeds"]
 
 
-# ---------------------------------------------------------------------------- artifacts and seeds
+# ---------------------------------------------------------------------------- settings
 @dataclasses.dataclass(frozen=True)
-class RouterArtifact:
-    """What an artifact directory says about the data its router was trained on.
+class EvalSettings:
+    """Every option of :func:`evaluate` (and of ``proteus eval``), checked on construction.
 
     Attributes:
-        path: The artifact directory.
-        seed: The split seed the router was trained on.
-        benchmark: Benchmark name for :func:`proteus_env.load_benchmark`.
-        data_path: Data file of a real benchmark (``None`` for the synthetic one).
-        benchmark_kwargs: Further loader arguments.
-        fingerprint: The benchmark fingerprint recorded at training time (``None`` if absent).
-    """
-
-    path: Path
-    seed: int
-    benchmark: str
-    data_path: str | None
-    benchmark_kwargs: dict[str, Any]
-    fingerprint: str | None
-
-    @classmethod
-    def read(cls, path: str | Path) -> RouterArtifact:
-        """Read ``benchmark.json`` (and ``config.yaml`` as a fallback) of one artifact.
-
-        Raises:
-            FileNotFoundError: If the directory is not a complete ``proteus train`` artifact.
-            ValueError: If the split seed or the benchmark cannot be determined.
-        """
-        path = Path(path)
-        missing = [name for name in ARTIFACT_FILES if not (path / name).is_file()]
-        if missing:
-            raise FileNotFoundError(f"{path} is not a complete `proteus train` artifact: {', '.join(missing)} missing.")
-        identity = json.loads((path / "benchmark.json").read_text())
-        env_kwargs = dict(identity.get("env_kwargs") or {})
-        config_file = path / "config.yaml"
-        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-        config_env = dict((config or {}).get("env_kwargs") or {})
-        seed = env_kwargs.get("split_seed", config_env.get("split_seed", (config or {}).get("seed")))
-        if seed is None:
-            raise ValueError(f"{path}: cannot tell which split seed the router was trained on (no env_kwargs.split_seed).")
-        name = env_kwargs.get("benchmark")
-        if not isinstance(name, str):
-            name = config_env.get("benchmark") if isinstance(config_env.get("benchmark"), str) else identity.get("name")
-        if not isinstance(name, str):
-            raise ValueError(f"{path}: benchmark.json names no benchmark.")
-        data_path = env_kwargs.get("data_path", config_env.get("data_path"))
-        kwargs = env_kwargs.get("benchmark_kwargs", config_env.get("benchmark_kwargs")) or {}
-        return cls(path=path, seed=int(seed), benchmark=name.lower(), data_path=None if data_path is None else str(data_path),
-                   benchmark_kwargs=dict(kwargs), fingerprint=identity.get("fingerprint"))
-
-
-def find_artifacts(paths: Sequence[str | Path]) -> list[RouterArtifact]:
-    """Resolve ``--router`` arguments: artifact directories, or parents whose subdirectories are artifacts.
-
-    Returns:
-        The artifacts sorted by seed.
+        benchmark: Benchmark name. With routers, default (and required to match) the one they were
+            trained on; without, default ``"synthetic"``.
+        data_path: Data file of a real benchmark (overrides the artifacts' path; the benchmark
+            fingerprint recorded at training time still has to match).
+        benchmark_kwargs: Further loader arguments (likewise).
+        taus: A user τ grid (evaluated as given; points outside the achievable range are flagged
+            infeasible). Default: ``n_taus`` points spanning the range achievable in every seed.
+        n_taus: Points of the default grid.
+        seeds: Baselines only: ``N`` (seeds ``0..N-1``) or a list. With routers: must agree with
+            the routers' seeds if given.
+        confidences: Confidence levels of the calibrated routers: ``None`` (no margin) and/or
+            one-sided confidence levels in (0, 1); each is evaluated as its own router variant.
+            Stored as a tuple without duplicates.
+        predictive: Include the KNN and MLP baselines (the slowest to fit).
+        dynamic: Run the dynamic-target scenarios.
+        stream_length: Queries per dynamic stream.
+        window: Queries per window of the dynamic scenarios.
+        n_boot: Bootstrap resamples of the accuracy intervals.
+        progress: Show a tqdm progress bar.
+        out_dir: If given, write the report, ``results.csv`` and the figures there.
+        command: Command line recorded in the report.
+        torch_threads: Torch threads while evaluating (restored afterwards). The policy's batches
+            are small, so one thread is fastest and does not fight a concurrent training for the
+            cores; ``None`` leaves torch alone.
 
     Raises:
-        FileNotFoundError: For a path that is neither an artifact nor a parent of artifacts.
-        ValueError: For two artifacts of one seed, or artifacts trained on different benchmarks.
+        ValueError: Naming the first bad option.
     """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    found: list[RouterArtifact] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_dir():
-            raise FileNotFoundError(f"Router artifact {path} does not exist or is not a directory.")
-        if (path / "model.zip").is_file():
-            found.append(RouterArtifact.read(path))
-            continue
-        children = sorted(child for child in path.iterdir() if child.is_dir() and (child / "model.zip").is_file())
-        if not children:
-            raise FileNotFoundError(f"{path} is neither a `proteus train` artifact (no model.zip) nor a directory of artifacts.")
-        found += [RouterArtifact.read(child) for child in children]
-    if not found:
-        raise ValueError("`routers` is empty: give at least one artifact directory (or use baselines only).")
-    by_seed: dict[int, Path] = {}
-    for artifact in found:
-        if artifact.seed in by_seed:
-            raise ValueError(f"Two router artifacts were trained on split seed {artifact.seed}: {by_seed[artifact.seed]} and "
-                             f"{artifact.path}. Give one artifact per seed.")
-        by_seed[artifact.seed] = artifact.path
-    first = found[0]
-    for artifact in found[1:]:
-        if (artifact.benchmark, artifact.benchmark_kwargs) != (first.benchmark, first.benchmark_kwargs):
-            raise ValueError(f"Router artifacts {first.path} and {artifact.path} were trained on different benchmarks "
-                             f"({first.benchmark} {first.benchmark_kwargs} vs {artifact.benchmark} {artifact.benchmark_kwargs}).")
-    return sorted(found, key=lambda a: a.seed)
+
+    benchmark: str | None = None
+    data_path: str | Path | None = None
+    benchmark_kwargs: dict[str, Any] | None = None
+    taus: Sequence[float] | None = None
+    n_taus: int = DEFAULT_N_TAUS
+    seeds: int | Sequence[int] | None = None
+    confidences: Sequence[float | None] = (None,)
+    predictive: bool = True
+    dynamic: bool = True
+    stream_length: int = 1000
+    window: int = 100
+    n_boot: int = 1000
+    progress: bool = True
+    out_dir: str | Path | None = None
+    command: str | None = None
+    torch_threads: int | None = 1
+
+    def __post_init__(self) -> None:
+        if self.torch_threads is not None:
+            object.__setattr__(self, "torch_threads", check_int(self.torch_threads, "torch_threads", minimum=1))
+        object.__setattr__(self, "confidences", _check_confidences(self.confidences))
+        for name, minimum in (("n_taus", 1), ("n_boot", 1), ("stream_length", 2), ("window", 1)):
+            object.__setattr__(self, name, check_int(getattr(self, name), name, minimum=minimum))
+        if self.window > self.stream_length:
+            raise ValueError(f"`window` must be an integer in [1, stream_length={self.stream_length}], got {self.window!r}.")
+        if self.taus is not None:
+            taus = tuple(np.atleast_1d(np.asarray(self.taus, dtype=object)))
+            if not taus:
+                raise ValueError("`taus` is empty.")
+            object.__setattr__(self, "taus", taus)
+        if self.benchmark is not None and not isinstance(self.benchmark, str):
+            raise ValueError(f"`benchmark` must be a benchmark name, got {self.benchmark!r}.")
 
 
+def _check_confidences(confidences: Any) -> tuple[float | None, ...]:
+    if confidences is None or isinstance(confidences, (int, float)):
+        confidences = (confidences,)
+    out: list[float | None] = []
+    for i, confidence in enumerate(confidences):
+        value = check_confidence(confidence, f"confidences[{i}]")
+        if value not in out:
+            out.append(value)
+    if not out:
+        raise ValueError("`confidences` is empty; pass (None,) for no margin.")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------- seeds and data
 def resolve_seeds(artifacts: Sequence[RouterArtifact] | None, seeds: int | Sequence[int] | None) -> list[int]:
     """The evaluated seeds: the routers' seeds when routers are given, else ``0..N-1`` (or the list given).
 
@@ -202,107 +187,17 @@ def load_seed_benchmark(name: str, seed: int, *, data_path: str | None = None, b
     return cached_benchmark(name, **kwargs)
 
 
-def check_head_matches(saved: RoutingHead, fit: HeadFit, *, artifact: Path, seed: int, rtol: float = 1e-6) -> None:
-    """Raise if the artifact's saved routing head differs from the head re-fitted on this benchmark and seed.
-
-    Raises:
-        ValueError: Naming the artifact, the seed and the first mismatching array.
-    """
-    refit = fit.head
-    if tuple(saved.models) != tuple(refit.models):
-        raise ValueError(f"Router artifact {artifact} routes between other models than the benchmark of seed {seed}: "
-                         f"{list(saved.models)} vs {list(refit.models)}.")
-    for name in RoutingHead._ARRAYS:
-        a, b = np.asarray(getattr(saved, name), dtype=np.float64), np.asarray(getattr(refit, name), dtype=np.float64)
-        if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=1e-9):
-            detail = f"shapes {a.shape} vs {b.shape}" if a.shape != b.shape else f"max |difference| {np.abs(a - b).max():.3g}"
-            raise ValueError(
-                f"Router artifact {artifact}: its saved routing head does not match the head re-fitted on the benchmark for "
-                f"split seed {seed} ({name}: {detail}). The router was trained on other data, another split or another head "
-                f"config; evaluate it on the benchmark it was trained on.")
-
-
-# ---------------------------------------------------------------------------- contenders
-@dataclasses.dataclass(frozen=True)
-class Contender:
-    """A router as the evaluation sees it.
-
-    Attributes:
-        name: Display name (unique; calibrated routers carry ``[margin=…]`` when there is one).
-        family: Name without the margin suffix (``carrot``, ``proteus``, ``proteus_raw``, ...).
-        kind: ``"baseline"`` or ``"proteus"``.
-        calibration_margin: The margin option it was calibrated with (``None``: no margin).
-        calibrated: Whether it takes a calibration margin at all (fixed, random, oracle and raw
-            PROTEUS do not).
-        route: ``route(rows, tau) -> (choice, mu or None)``.
-        router: The underlying router object (a baseline router or a ``ProteusRouter``).
-    """
-
-    name: str
-    family: str
-    kind: str
-    calibration_margin: float | None
-    route: RouteFn = dataclasses.field(repr=False, compare=False)
-    router: Any = dataclasses.field(default=None, repr=False, compare=False)
-    calibrated: bool = True
-
-    @property
-    def margin_label(self) -> str:
-        """``"none"``, the confidence level (``"0.95"``), or ``"n/a"`` for routers without calibration."""
-        if not self.calibrated:
-            return "n/a"
-        return "none" if self.calibration_margin is None else f"{self.calibration_margin:g}"
-
-    @property
-    def tau_dependent(self) -> bool:
-        """Whether its routing depends on τ (the fixed and random references do not)."""
-        return self.family not in TAU_INDEPENDENT
-
-
-def _family(name: str) -> str:
-    return re.sub(r"\[margin=[^\]]*\]$", "", name)
-
-
-def _baseline_contenders(bench: Benchmark, fit: HeadFit, margins: Sequence[float | None], seed: int, predictive: bool) -> dict[str, Contender]:
-    from agents.baselines import CalibratedRouter, make_baselines
-
-    out: dict[str, Contender] = {}
-    for margin in margins:
-        for name, router in make_baselines(bench, fit, margin=margin, seed=seed, predictive=predictive).items():
-            if name in out:  # uncalibrated routers do not depend on the margin
-                continue
-            calibrated_margin = getattr(router, "margin", None)
-
-            def route(rows: np.ndarray, tau: float, _router: Any = router) -> tuple[np.ndarray, None]:
-                return _router.route(rows, tau), None
-
-            out[name] = Contender(name, _family(name), "baseline", calibrated_margin, route, router,
-                                  calibrated=isinstance(router, CalibratedRouter))
-    return out
-
-
-def _proteus_contenders(path: Path, bench: Benchmark, fit: HeadFit, margins: Sequence[float | None], seed: int) -> dict[str, Contender]:
-    from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
-
-    router = ProteusRouter.load(path)
-    check_head_matches(router.head, fit, artifact=path, seed=seed)
-
-    def make(calibrated: bool, margin: float | None) -> RouteFn:
-        def route(rows: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
-            query = bench.embeddings[rows] if router.include_query else None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UnreachableTargetWarning)  # unreachable τ is reported as a missed floor
-                result = router.route_observations(fit.p_hat[rows], fit.cost_hat[rows], tau, calibrated=calibrated,
-                                                   confidence=margin, query=query)
-            return result.indices.astype(np.int64), result.mu
-
-        return route
-
-    out = {"proteus_raw": Contender("proteus_raw", "proteus_raw", "proteus", None, make(False, None), router, calibrated=False)}
-    for margin in margins:
-        name = "proteus" if margin is None else f"proteus[margin={margin:g}]"
-        out[name] = Contender(name, "proteus", "proteus", margin, make(True, margin), router)
-    return out
+def _resolve_benchmark(artifacts: list[RouterArtifact] | None, settings: EvalSettings) -> EvalSettings:
+    """``settings`` with the benchmark name, data path and loader arguments filled in from the artifacts."""
+    data = None if settings.data_path is None else str(settings.data_path)
+    if not artifacts:
+        return dataclasses.replace(settings, benchmark=(settings.benchmark or "synthetic").lower(), data_path=data)
+    first = artifacts[0]
+    if settings.benchmark is not None and settings.benchmark.lower() != first.benchmark:
+        raise ValueError(f"`benchmark` is {settings.benchmark!r} but the routers were trained on {first.benchmark!r}.")
+    return dataclasses.replace(
+        settings, benchmark=first.benchmark, data_path=data if data is not None else first.data_path,
+        benchmark_kwargs=settings.benchmark_kwargs if settings.benchmark_kwargs is not None else first.benchmark_kwargs)
 
 
 @dataclasses.dataclass
@@ -319,21 +214,21 @@ class _Seed:
     fixed: pd.DataFrame
 
 
-def _prepare_seed(seed: int, *, name: str, data_path: str | None, benchmark_kwargs: dict[str, Any] | None,
-                  artifact: RouterArtifact | None, margins: Sequence[float | None], predictive: bool) -> _Seed:
-    bench = load_seed_benchmark(name, seed, data_path=data_path, benchmark_kwargs=benchmark_kwargs)
+def _prepare_seed(seed: int, settings: EvalSettings, artifact: RouterArtifact | None) -> _Seed:
+    name, data_path, kwargs = settings.benchmark, settings.data_path, settings.benchmark_kwargs
+    bench = load_seed_benchmark(name, seed, data_path=data_path, benchmark_kwargs=kwargs)
     head_config = None
     if artifact is not None:
-        if artifact.fingerprint is not None and artifact.fingerprint != bench.fingerprint():
+        if artifact.fingerprint != bench.fingerprint():
             raise ValueError(
                 f"Router artifact {artifact.path} was trained on benchmark fingerprint {artifact.fingerprint}, but "
-                f"{name!r} with split seed {seed} (kwargs {benchmark_kwargs or {}}, data {data_path}) has fingerprint "
+                f"{name!r} with split seed {seed} (kwargs {kwargs or {}}, data {data_path}) has fingerprint "
                 f"{bench.fingerprint()}: other data or another split. Evaluate it on the benchmark it was trained on.")
-        head_config = RoutingHead.load(artifact.path).config
+        head_config = artifact.verified.head.config
     fit = fit_routing_head(bench, seed=seed, config=head_config)
-    contenders = _baseline_contenders(bench, fit, margins, seed, predictive)
+    contenders = baseline_contenders(bench, fit, settings.confidences, seed=seed, predictive=settings.predictive)
     if artifact is not None:
-        contenders.update(_proteus_contenders(artifact.path, bench, fit, margins, seed))
+        contenders.update(proteus_contenders(artifact, bench, fit, settings.confidences, seed=seed))
     test = bench.split_index("test")
     scores, costs = bench.scores[test], bench.costs[test]
     references = reference_outcomes(scores, costs, best_fixed=contenders["best_fixed"].router.model_index,
@@ -347,122 +242,35 @@ def _prepare_seed(seed: int, *, name: str, data_path: str | None, benchmark_kwar
     return _Seed(seed, bench, test, contenders, references, float(low), float(high), fixed)
 
 
-# ---------------------------------------------------------------------------- result
-@dataclasses.dataclass
-class EvalResult:
-    """Everything ``proteus eval`` measured.
-
-    Attributes:
-        results: Tidy per-τ table, one row per router × τ × seed (see :data:`RESULT_COLUMNS`).
-        aggregates: One row per router: pooled compliance / band rates over (τ, seed) pairs and,
-            for every :func:`~proteus_env.metrics.summarize` key, its mean and sd over seeds
-            (``<key>`` and ``<key>_sd``).
-        dynamic: Per window of every dynamic scenario: router, scenario, seed, window figures.
-        dynamic_summary: One row per router × scenario: share of windows met (mean ± sd over seeds).
-        fixed_models: Each model's test accuracy and USD per 1K per seed (the zero-router hull).
-        ranges: Per seed: the achievable range ``low`` / ``high`` and the test size.
-        taus: The evaluated τ grid.
-        seeds: The evaluated seeds.
-        margins: The margin options of the calibrated routers.
-        benchmark: Name, data path and loader arguments of the benchmark.
-        routers: The router artifact directories (empty for baselines only).
-        schedules: The dynamic scenarios' τ per query.
-        wall_time_s: Wall time of :func:`evaluate`.
-        command: The command line, when run from the CLI.
-    """
-
-    results: pd.DataFrame
-    aggregates: pd.DataFrame
-    dynamic: pd.DataFrame
-    dynamic_summary: pd.DataFrame
-    fixed_models: pd.DataFrame
-    ranges: pd.DataFrame
-    taus: np.ndarray
-    seeds: list[int]
-    margins: tuple[float | None, ...]
-    benchmark: dict[str, Any]
-    routers: list[str]
-    schedules: dict[str, np.ndarray]
-    wall_time_s: float = 0.0
-    command: str | None = None
-
-    @property
-    def router_names(self) -> list[str]:
-        """Router names in evaluation order."""
-        return list(dict.fromkeys(self.results["router"]))
-
-
-#: Columns of :attr:`EvalResult.results`.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "router", "family", "kind", "calibration_margin", "seed", "tau", "feasible", "accuracy", "accuracy_ci_low",
-    "accuracy_ci_high", "usd_per_1k", "floor_met", "violation", "margin", "mean_mu", "n_queries",
-)
-
-
 # ---------------------------------------------------------------------------- evaluation
-def evaluate(
-    routers: str | Path | Sequence[str | Path] | None = None,
-    *,
-    benchmark: str | None = None,
-    data_path: str | Path | None = None,
-    benchmark_kwargs: dict[str, Any] | None = None,
-    taus: Sequence[float] | None = None,
-    n_taus: int = DEFAULT_N_TAUS,
-    seeds: int | Sequence[int] | None = None,
-    margins: Sequence[float | None] = (None,),
-    predictive: bool = True,
-    dynamic: bool = True,
-    stream_length: int = 1000,
-    window: int = 100,
-    n_boot: int = 1000,
-    progress: bool = True,
-    out_dir: str | Path | None = None,
-    command: str | None = None,
-    torch_threads: int | None = 1,
-) -> EvalResult:
+def evaluate(routers: str | Path | Sequence[str | Path] | None = None, settings: EvalSettings | None = None,
+             **options: Any) -> EvalResult:
     """Evaluate trained PROTEUS routers (or the baselines alone) on the test splits.
 
     Args:
         routers: Artifact directories of ``proteus train`` (one per seed), or a parent directory
             of them; ``None`` for the baselines only.
-        benchmark: Benchmark name. With routers, default (and required to match) the one they were
-            trained on; without, default ``"synthetic"``.
-        data_path: Data file of a real benchmark (overrides the artifacts' path; the benchmark
-            fingerprint recorded at training time still has to match).
-        benchmark_kwargs: Further loader arguments (likewise).
-        taus: A user τ grid (evaluated as given; points outside the achievable range are flagged
-            infeasible). Default: ``n_taus`` points spanning the range achievable in every seed.
-        n_taus: Points of the default grid.
-        seeds: Baselines only: ``N`` (seeds ``0..N-1``) or a list. With routers: must agree with
-            the routers' seeds if given.
-        margins: Margin options of the calibrated routers: ``None`` and/or one-sided confidence
-            levels in (0, 1); each is evaluated as its own router variant.
-        predictive: Include the KNN and MLP baselines (the slowest to fit).
-        dynamic: Run the dynamic-target scenarios.
-        stream_length: Queries per dynamic stream.
-        window: Queries per window of the dynamic scenarios.
-        n_boot: Bootstrap resamples of the accuracy intervals.
-        progress: Show a tqdm progress bar.
-        out_dir: If given, write the report, ``results.csv`` and the figures there.
-        command: Command line recorded in the report.
-        torch_threads: Torch threads while evaluating (restored afterwards). The policy's batches
-            are small, so one thread is fastest and does not fight a concurrent training for the
-            cores (on 2 busy cores, 1 thread was 5× faster than 2); ``None`` leaves torch alone.
+        settings: The options (default: ``EvalSettings()``).
+        **options: Fields of :class:`EvalSettings`, overriding those of ``settings``
+            (``margins`` is a deprecated alias of ``confidences``).
 
     Returns:
-        An :class:`EvalResult`.
+        An :class:`~agents.evaluation.result.EvalResult`; written to ``settings.out_dir`` if set.
 
     Raises:
-        ValueError: On a bad argument (named), seeds that disagree with the routers, or a router
+        ValueError: On a bad option (named), seeds that disagree with the routers, or a router
             artifact that does not match the benchmark (fingerprint or routing head).
         FileNotFoundError: For a router path that is not an artifact.
+        TypeError: On an unknown option.
     """
-    if torch_threads is not None and (int(torch_threads) != torch_threads or int(torch_threads) < 1):
-        raise ValueError(f"`torch_threads` must be a positive integer or None, got {torch_threads!r}.")
-    with _torch_threads(torch_threads):
-        return _evaluate(routers, benchmark=benchmark, data_path=data_path, benchmark_kwargs=benchmark_kwargs, taus=taus, n_taus=n_taus,
-                         seeds=seeds, margins=margins, predictive=predictive, dynamic=dynamic, stream_length=stream_length,
-                         window=window, n_boot=n_boot, progress=progress, out_dir=out_dir, command=command)
+    if "margins" in options:
+        if "confidences" in options:
+            raise TypeError("evaluate() got both `confidences` and its deprecated alias `margins`.")
+        warnings.warn("evaluate(margins=...) is deprecated; use confidences=...", DeprecationWarning, stacklevel=2)
+        options["confidences"] = options.pop("margins")
+    settings = EvalSettings(**options) if settings is None else dataclasses.replace(settings, **options)
+    with _torch_threads(settings.torch_threads):
+        return _evaluate(routers, settings)
 
 
 @contextlib.contextmanager
@@ -471,8 +279,6 @@ def _torch_threads(n: int | None) -> Iterator[None]:
     if n is None:
         yield
         return
-    import torch
-
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     try:
@@ -481,44 +287,28 @@ def _torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _evaluate(routers: Any, *, benchmark: str | None, data_path: Any, benchmark_kwargs: dict[str, Any] | None, taus: Any, n_taus: int,
-              seeds: Any, margins: Any, predictive: bool, dynamic: bool, stream_length: int, window: int, n_boot: int, progress: bool,
-              out_dir: str | Path | None, command: str | None) -> EvalResult:
+def _evaluate(routers: Any, settings: EvalSettings) -> EvalResult:
     """:func:`evaluate` without the torch thread setting."""
     start = time.perf_counter()
-    margins = _check_margins(margins)
-    if int(n_taus) != n_taus or int(n_taus) < 1:
-        raise ValueError(f"`n_taus` must be a positive integer, got {n_taus!r}.")
-    if int(n_boot) != n_boot or int(n_boot) < 1:
-        raise ValueError(f"`n_boot` must be a positive integer, got {n_boot!r}.")
-    if int(stream_length) != stream_length or int(stream_length) < 2:
-        raise ValueError(f"`stream_length` must be an integer >= 2, got {stream_length!r}.")
-    if int(window) != window or not 1 <= int(window) <= int(stream_length):
-        raise ValueError(f"`window` must be an integer in [1, stream_length={stream_length}], got {window!r}.")
-    if taus is not None:
-        taus = list(np.atleast_1d(np.asarray(taus, dtype=object)))
-        if not taus:
-            raise ValueError("`taus` is empty.")
     artifacts = find_artifacts(routers) if routers is not None else None
-    seed_list = resolve_seeds(artifacts, seeds)
-    name, data_path, benchmark_kwargs = _benchmark_spec(artifacts, benchmark, data_path, benchmark_kwargs)
+    seed_list = resolve_seeds(artifacts, settings.seeds)
+    settings = _resolve_benchmark(artifacts, settings)
 
-    bar = tqdm(total=len(seed_list), desc="proteus eval", unit="step", disable=not progress, leave=False)
+    bar = tqdm(total=len(seed_list), desc="proteus eval", unit="step", disable=not settings.progress, leave=False)
     prepared: list[_Seed] = []
     for seed in seed_list:
         bar.set_postfix_str(f"seed {seed}: data, head, baselines")
         artifact = next((a for a in artifacts or [] if a.seed == seed), None)
-        prepared.append(_prepare_seed(seed, name=name, data_path=data_path, benchmark_kwargs=benchmark_kwargs, artifact=artifact,
-                                      margins=margins, predictive=predictive))
+        prepared.append(_prepare_seed(seed, settings, artifact))
         bar.update()
     low = max(p.low for p in prepared)
     high = min(p.high for p in prepared)
     high = max(high, low)
-    grid = feasible_tau_grid(low, high, int(n_taus), taus=taus)
+    grid = feasible_tau_grid(low, high, int(settings.n_taus), taus=settings.taus)
     tau_values = [float(t) for t in grid.taus]
 
     n_contenders = sum(len(p.contenders) for p in prepared)
-    bar.total = len(seed_list) + n_contenders + (len(seed_list) if dynamic else 0)
+    bar.total = len(seed_list) + n_contenders + (len(seed_list) if settings.dynamic else 0)
     bar.refresh()
     rows: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
@@ -532,10 +322,10 @@ def _evaluate(routers: Any, *, benchmark: str | None, data_path: Any, benchmark_
             for tau in tau_values:
                 choice, mu = fixed_choice if fixed_choice is not None else contender.route(p.test, tau)
                 feasible = bool(p.low - 1e-12 <= tau <= p.high + 1e-12)
-                record = evaluate_tau(scores, costs, choice, tau, mu=mu, feasible=feasible, n_boot=int(n_boot), seed=p.seed)
+                record = evaluate_tau(scores, costs, choice, tau, mu=mu, feasible=feasible, n_boot=int(settings.n_boot), seed=p.seed)
                 records.append(record)
                 rows.append({"router": contender.name, "family": contender.family, "kind": contender.kind,
-                             "calibration_margin": contender.margin_label, "seed": p.seed, **record.as_dict()})
+                             "calibration_confidence": contender.confidence_label, "seed": p.seed, **record.as_dict()})
             per_router[contender.name] = records
             bar.update()
         others = [r.usd_per_1k for n, recs in per_router.items() if p.contenders[n].family != "oracle" for r in recs]
@@ -549,74 +339,35 @@ def _evaluate(routers: Any, *, benchmark: str | None, data_path: Any, benchmark_
 
     schedules: dict[str, np.ndarray] = {}
     windows: list[dict[str, Any]] = []
-    if dynamic:
+    if settings.dynamic:
         tau_low, tau_high = _dynamic_targets(low, high)
-        schedules = make_schedules(tau_low, tau_high, int(stream_length))
+        schedules = make_schedules(tau_low, tau_high, int(settings.stream_length))
         for p in prepared:
             bar.set_postfix_str(f"seed {p.seed}: dynamic targets")
             chosen = {n: c.route for n, c in p.contenders.items() if c.family in DYNAMIC_FAMILIES}
             if chosen:
                 for row in run_scenarios(chosen, p.test, p.bench.scores, p.bench.costs, tau_low, tau_high, seed=p.seed,
-                                         length=int(stream_length), window=int(window)):
+                                         length=int(settings.stream_length), window=int(settings.window)):
                     windows.append({"seed": p.seed, **row})
             bar.update()
     bar.close()
-    dynamic_frame = pd.DataFrame(windows, columns=["seed", "router", "scenario", "window", "start", "stop", "tau_mean", "accuracy",
-                                                   "usd_per_1k", "mean_mu", "met"])
+    dynamic_frame = pd.DataFrame(windows, columns=list(DYNAMIC_COLUMNS))
     ranges = pd.DataFrame([{"seed": p.seed, "low": p.low, "high": p.high, "n_test": int(p.test.size),
                             "oracle_accuracy": p.references.oracle[0], "best_fixed_accuracy": p.references.best_fixed[0],
                             "best_fixed_usd_per_1k": p.references.best_fixed[1]} for p in prepared])
     result = EvalResult(
         results=results, aggregates=aggregates, dynamic=dynamic_frame, dynamic_summary=_dynamic_summary(dynamic_frame),
         fixed_models=pd.concat([p.fixed for p in prepared], ignore_index=True), ranges=ranges, taus=np.asarray(tau_values),
-        seeds=seed_list, margins=tuple(margins),
-        benchmark={"name": name, "data_path": data_path, "benchmark_kwargs": benchmark_kwargs or {},
+        seeds=seed_list, confidences=tuple(settings.confidences),
+        benchmark={"name": settings.benchmark, "data_path": settings.data_path, "benchmark_kwargs": settings.benchmark_kwargs or {},
                    "n_queries": int(prepared[0].bench.n_queries), "n_models": int(prepared[0].bench.n_models)},
-        routers=[str(a.path) for a in artifacts or []], schedules=schedules, command=command,
+        routers=[str(a.path) for a in artifacts or []], schedules=schedules, command=settings.command,
     )
     result.wall_time_s = time.perf_counter() - start
-    if out_dir is not None:
-        from agents.evaluation.plots import write_figures
-        from agents.evaluation.report import write_report
-
-        write_figures(result, out_dir)
-        write_report(result, out_dir)
+    if settings.out_dir is not None:
+        write_figures(result, settings.out_dir)
+        write_report(result, settings.out_dir)
     return result
-
-
-def _check_margins(margins: Any) -> tuple[float | None, ...]:
-    if margins is None or isinstance(margins, (int, float)):
-        margins = (margins,)
-    out: list[float | None] = []
-    for margin in margins:
-        if margin is None:
-            value = None
-        else:
-            try:
-                value = float(margin)
-            except (TypeError, ValueError):
-                raise ValueError(f"`margins` entries must be None or a confidence level in (0, 1), got {margin!r}.") from None
-            if not 0.0 < value < 1.0:
-                raise ValueError(f"`margins` entries must be None or a confidence level in (0, 1), got {margin!r}.")
-        if value not in out:
-            out.append(value)
-    if not out:
-        raise ValueError("`margins` is empty; pass (None,) for no margin.")
-    return tuple(out)
-
-
-def _benchmark_spec(artifacts: list[RouterArtifact] | None, benchmark: str | None, data_path: Any,
-                    benchmark_kwargs: dict[str, Any] | None) -> tuple[str, str | None, dict[str, Any] | None]:
-    if benchmark is not None and not isinstance(benchmark, str):
-        raise ValueError(f"`benchmark` must be a benchmark name, got {benchmark!r}.")
-    data = None if data_path is None else str(data_path)
-    if not artifacts:
-        return (benchmark or "synthetic").lower(), data, benchmark_kwargs
-    first = artifacts[0]
-    if benchmark is not None and benchmark.lower() != first.benchmark:
-        raise ValueError(f"`benchmark` is {benchmark!r} but the routers were trained on {first.benchmark!r}.")
-    return first.benchmark, data if data is not None else first.data_path, (
-        benchmark_kwargs if benchmark_kwargs is not None else first.benchmark_kwargs)
 
 
 def _dynamic_targets(low: float, high: float) -> tuple[float, float]:
@@ -635,7 +386,7 @@ def _aggregate(results: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
         per_seed = summaries[summaries["router"] == router]
         first = res.iloc[0]
         row: dict[str, Any] = {"router": router, "family": first["family"], "kind": first["kind"],
-                               "calibration_margin": first["calibration_margin"], "n_seeds": int(per_seed.shape[0]),
+                               "calibration_confidence": first["calibration_confidence"], "n_seeds": int(per_seed.shape[0]),
                                "n_pairs": int(feasible.shape[0])}
         for metric in metrics:
             values = per_seed[metric].to_numpy(dtype=np.float64)
@@ -659,9 +410,8 @@ def _aggregate(results: pd.DataFrame, summaries: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dynamic_summary(windows: pd.DataFrame) -> pd.DataFrame:
-    columns = ["router", "scenario", "share_met", "share_met_sd", "n_seeds", "n_windows", "mean_accuracy", "mean_tau", "mean_usd_per_1k"]
     if windows.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=list(DYNAMIC_SUMMARY_COLUMNS))
     rows = []
     for (router, scenario), part in windows.groupby(["router", "scenario"], sort=False):
         per_seed = part.groupby("seed")["met"].mean()
@@ -669,4 +419,4 @@ def _dynamic_summary(windows: pd.DataFrame) -> pd.DataFrame:
                      "share_met_sd": float(per_seed.std(ddof=1)) if per_seed.size > 1 else math.nan,
                      "n_seeds": int(per_seed.size), "n_windows": int(part.shape[0]), "mean_accuracy": float(part["accuracy"].mean()),
                      "mean_tau": float(part["tau_mean"].mean()), "mean_usd_per_1k": float(part["usd_per_1k"].mean())})
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=list(DYNAMIC_SUMMARY_COLUMNS))

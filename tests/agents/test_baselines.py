@@ -12,7 +12,10 @@ from agents.baselines import (
     TRADEOFF_GRID,
     BaseRouter,
     CalibratedRouter,
+    CalibrationSettings,
     CarrotRouter,
+    KNNRouter,
+    MLPRouter,
     OmniRouter,
     Router,
     ZeroRouter,
@@ -43,8 +46,8 @@ def routers(bench, fit):
 
 
 @pytest.fixture(scope="module")
-def margin_routers(bench, fit):
-    return make_baselines(bench, fit, margin=0.95, seed=0, predictive=False)
+def confident_routers(bench, fit):
+    return make_baselines(bench, fit, CalibrationSettings(confidence=0.95), seed=0, predictive=False)
 
 
 def _outcome(bench, split, choice):
@@ -65,9 +68,34 @@ def test_every_baseline_follows_the_interface(bench, routers):
         assert choice.min() >= 0 and choice.max() < bench.n_models
 
 
-def test_margin_is_in_the_name(margin_routers):
-    assert "carrot[margin=0.95]" in margin_routers
-    assert margin_routers["carrot[margin=0.95]"].margin == 0.95
+def test_confidence_is_in_the_name(confident_routers):
+    assert "carrot[confidence=0.95]" in confident_routers
+    carrot = confident_routers["carrot[confidence=0.95]"]
+    assert carrot.confidence == 0.95 and carrot.settings == CalibrationSettings(confidence=0.95)
+    assert carrot.base_name == "carrot"
+
+
+@pytest.mark.parametrize("cls", [ZeroRouter, CarrotRouter, KNNRouter, MLPRouter, OmniRouter])
+def test_every_calibrated_router_shares_one_constructor_contract(bench, fit, cls):
+    settings = CalibrationSettings(confidence=0.9, deploy_queries=1000)
+    router = cls(bench, fit, settings)
+    assert router.settings is settings and router.confidence == 0.9
+    assert router.margin_sample_size == settings.sample_size(bench.split_index("val").size)
+    assert router.name.endswith("[confidence=0.9]")
+    plain = cls(bench, fit)
+    assert plain.confidence is None and plain.settings == CalibrationSettings() and "[" not in plain.name
+
+
+def test_calibration_settings_are_checked(bench, fit):
+    assert CalibrationSettings() == CalibrationSettings(None, None)
+    for bad in (0.0, 1.0, 1.5, -0.1, True, "high", float("nan")):
+        with pytest.raises(ValueError, match="confidence"):
+            CalibrationSettings(confidence=bad)
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="deploy_queries"):
+            CalibrationSettings(deploy_queries=bad)
+    with pytest.raises(TypeError, match="CalibrationSettings"):
+        CarrotRouter(bench, fit, 0.95)
 
 
 def test_oracle_matches_metric_and_needs_rows(bench, routers):
@@ -107,9 +135,9 @@ def test_calibration_meets_tau_on_validation_by_construction(bench, routers, nam
     assert accuracy >= tau
 
 
-@pytest.mark.parametrize("name", ["zero_router[margin=0.95]", "carrot[margin=0.95]", "omnirouter[margin=0.95]"])
-def test_margin_calibrates_to_the_one_sided_bound(bench, margin_routers, name):
-    router = margin_routers[name]
+@pytest.mark.parametrize("name", ["zero_router[confidence=0.95]", "carrot[confidence=0.95]", "omnirouter[confidence=0.95]"])
+def test_confidence_calibrates_to_the_one_sided_bound(bench, confident_routers, name):
+    router = confident_routers[name]
     n = bench.split_index("val").size // 2  # validation and deployment noise together (n_deploy = n_val)
     assert router.margin_sample_size == n
     for tau in (0.4, 0.6):
@@ -120,7 +148,7 @@ def test_margin_calibrates_to_the_one_sided_bound(bench, margin_routers, name):
 
 
 def test_deploy_queries_sets_the_margin_sample_size(bench, fit):
-    router = CarrotRouter(bench, fit, margin=0.9, deploy_queries=10_000_000)
+    router = CarrotRouter(bench, fit, CalibrationSettings(confidence=0.9, deploy_queries=10_000_000))
     assert router.margin_sample_size == bench.split_index("val").size - 1  # 1/(1/599 + 1e-7) = 598.96…
     assert router.target(0.5) == M.one_sided_margin(0.5, router.margin_sample_size, 0.9)
 
@@ -182,32 +210,32 @@ def test_dual_converges_to_the_hand_computed_optimum():
     # (Δ Σp̂ = 0.8) is to switch query 2 alone: LP optimum 1, integral, at the breakpoint
     # ν* = 1 / 0.8 = 1.25, where the dual value g(ν*) = Σ min_k(ĉ − ν*p̂) + ν*·n·α = 1 as well.
     p_hat = np.array([[0.9, 1.0], [0.5, 1.0], [0.2, 1.0], [0.6, 1.0]])
-    c_hat = np.array([[0.0, 1.0]] * 4)
-    solution = batch_lagrangian_route(p_hat, c_hat, 0.75)
+    cost_hat = np.array([[0.0, 1.0]] * 4)
+    solution = batch_lagrangian_route(p_hat, cost_hat, 0.75)
     assert solution.nu == pytest.approx(1.25, abs=1e-8)
     np.testing.assert_array_equal(solution.choice, [0, 0, 1, 0])
-    assert c_hat[np.arange(4), solution.choice].sum() == pytest.approx(1.0)
+    assert cost_hat[np.arange(4), solution.choice].sum() == pytest.approx(1.0)
     assert solution.feasible and solution.mean_p_hat == pytest.approx(0.75)
-    dual = np.min(c_hat - 1.25 * p_hat, axis=1).sum() + 1.25 * 4 * 0.75
+    dual = np.min(cost_hat - 1.25 * p_hat, axis=1).sum() + 1.25 * 4 * 0.75
     assert dual == pytest.approx(1.0)
-    assert batch_lagrangian_route(p_hat, c_hat, 0.5).nu == 0.0  # already met by the free model
-    assert batch_lagrangian_route(p_hat, c_hat, 1.0).choice.tolist() == [1, 1, 1, 1]
+    assert batch_lagrangian_route(p_hat, cost_hat, 0.5).nu == 0.0  # already met by the free model
+    assert batch_lagrangian_route(p_hat, cost_hat, 1.0).choice.tolist() == [1, 1, 1, 1]
 
 
 def test_dual_matches_the_lp_relaxation_on_a_random_instance():
     rng = np.random.default_rng(7)
     n, k, alpha = 40, 3, 0.7
     p_hat = rng.uniform(0.2, 1.0, size=(n, k))
-    c_hat = rng.uniform(0.0, 1.0, size=(n, k))
-    solution = batch_lagrangian_route(p_hat, c_hat, alpha)
-    cost = c_hat[np.arange(n), solution.choice].sum()
+    cost_hat = rng.uniform(0.0, 1.0, size=(n, k))
+    solution = batch_lagrangian_route(p_hat, cost_hat, alpha)
+    cost = cost_hat[np.arange(n), solution.choice].sum()
     # LP: min Σ c·x  s.t.  Σ p·x ≥ nα,  Σ_k x_ik = 1,  x ≥ 0.
     a_eq = np.kron(np.eye(n), np.ones(k))
-    lp = linprog(c_hat.ravel(), A_ub=-p_hat.ravel()[None, :], b_ub=[-n * alpha], A_eq=a_eq, b_eq=np.ones(n), bounds=(0, 1))
+    lp = linprog(cost_hat.ravel(), A_ub=-p_hat.ravel()[None, :], b_ub=[-n * alpha], A_eq=a_eq, b_eq=np.ones(n), bounds=(0, 1))
     assert lp.status == 0
     assert solution.mean_p_hat >= alpha
     # Integral rounding of the LP costs at most one query's cost spread more than the optimum.
-    assert lp.fun - 1e-9 <= cost <= lp.fun + np.ptp(c_hat, axis=1).max() + 1e-9
+    assert lp.fun - 1e-9 <= cost <= lp.fun + np.ptp(cost_hat, axis=1).max() + 1e-9
 
 
 # ---------------------------------------------------------------------------- bad input
@@ -227,8 +255,8 @@ def test_bad_input_raises_value_error(bench, fit, routers):
         carrot.route(test.reshape(-1, 1), 0.5)
     with pytest.raises(ValueError, match="empty"):
         carrot.route(np.array([], dtype=np.int64), 0.5)
-    with pytest.raises(ValueError, match="margin"):
-        CarrotRouter(bench, fit, margin=1.5)
+    with pytest.raises(ValueError, match="confidence"):
+        CarrotRouter(bench, fit, CalibrationSettings(confidence=1.5))
     with pytest.raises(ValueError, match="alpha"):
         batch_lagrangian_route(np.ones((2, 2)), np.ones((2, 2)), 1.2)
     with pytest.raises(ValueError, match="shape"):

@@ -42,7 +42,15 @@ def test_demo_trains_and_reports_both_routers(tmp_path):
     assert 0.0 <= row["proteus_mu"] <= 1.0
 
 
-@pytest.mark.parametrize("argv", [["demo", "--taus", "1.5"], ["demo", "--margin", "2"]])
+def test_demo_takes_a_confidence_level_or_none(capsys):
+    assert main(["demo", "--fixed-mu-only", "--taus", "0.4", "--confidence", "none"]) == 0
+    assert "no margin" in capsys.readouterr().out
+    assert main(["demo", "--fixed-mu-only", "--taus", "0.4", "--margin", "0.9"]) == 0  # --margin: an alias
+    assert "a 90% one-sided margin" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [["demo", "--taus", "1.5"], ["demo", "--confidence", "2"], ["demo", "--margin", "2"],
+                                  ["demo", "--confidence", "high"]])
 def test_demo_rejects_bad_arguments(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -7,7 +7,8 @@ import pytest
 from agents.cli import main
 from agents.evaluation.plots import write_figures
 from agents.evaluation.report import FIGURES, report_markdown, write_report
-from agents.evaluation.run import RESULT_COLUMNS, evaluate
+from agents.evaluation.result import RESULT_COLUMNS
+from agents.evaluation.run import evaluate
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 BASELINES = {"oracle", "best_fixed", "cheapest", "random", "zero_router", "carrot", "knn", "mlp", "omnirouter",
@@ -16,10 +17,10 @@ BASELINES = {"oracle", "best_fixed", "cheapest", "random", "zero_router", "carro
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory, tiny_routers):
-    """`proteus eval` on two tiny routers (seeds 0 and 1) with both margin options."""
+    """`proteus eval` on two tiny routers (seeds 0 and 1) with and without a confidence level."""
     parent = tiny_routers
     out = tmp_path_factory.mktemp("report")
-    code = main(["eval", "--router", str(parent / "seed0"), str(parent / "seed1"), "--margin", "none", "0.95", "--n-taus", "5",
+    code = main(["eval", "--router", str(parent / "seed0"), str(parent / "seed1"), "--confidence", "none", "0.95", "--n-taus", "5",
                  "--n-boot", "100", "--stream-length", "400", "--window", "100", "--out", str(out), "--no-progress"])
     assert code == 0
     return out
@@ -43,8 +44,8 @@ def test_results_csv_has_one_row_per_router_tau_seed(report):
     results = pd.read_csv(report / "results.csv")
     assert list(results.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
     routers = set(results["router"])
-    margined = {f"{name}[margin=0.95]" for name in ("zero_router", "carrot", "knn", "mlp", "omnirouter", "omnirouter_uncalibrated")}
-    assert routers == BASELINES | margined | {"proteus_raw", "proteus", "proteus[margin=0.95]"}
+    confident = {f"{name}[confidence=0.95]" for name in ("zero_router", "carrot", "knn", "mlp", "omnirouter", "omnirouter_uncalibrated")}
+    assert routers == BASELINES | confident | {"proteus_raw", "proteus", "proteus[confidence=0.95]"}
     assert sorted(results["seed"].unique()) == [0, 1] and results["tau"].nunique() == 5
     assert len(results) == len(routers) * 5 * 2
     assert not results.duplicated(["router", "tau", "seed"]).any()
@@ -52,7 +53,7 @@ def test_results_csv_has_one_row_per_router_tau_seed(report):
     assert proteus["mean_mu"].between(0, 1).all() and results.loc[results["kind"] == "baseline", "mean_mu"].isna().all()
     assert (results["accuracy_ci_low"] <= results["accuracy"] + 1e-9).all()
     assert (results["floor_met"] == (results["accuracy"] >= results["tau"])).all()
-    assert set(results.loc[results["router"] == "proteus[margin=0.95]", "calibration_margin"].astype(str)) == {"0.95"}
+    assert set(results.loc[results["router"] == "proteus[confidence=0.95]", "calibration_confidence"].astype(str)) == {"0.95"}
 
 
 def test_aggregates_have_compliance_and_spread(report):
@@ -69,7 +70,7 @@ def test_aggregates_have_compliance_and_spread(report):
 def test_dynamic_windows(report):
     windows = pd.read_csv(report / "dynamic.csv")
     assert set(windows["scenario"]) == {"step", "drift", "cyclic"}
-    assert {"proteus", "proteus[margin=0.95]", "carrot", "zero_router"} <= set(windows["router"])
+    assert {"proteus", "proteus[confidence=0.95]", "carrot", "zero_router"} <= set(windows["router"])
     shares = windows.groupby(["router", "scenario", "seed"])["met"].mean()
     assert shares.between(0, 1).all() and (windows.groupby(["router", "scenario", "seed"]).size() == 4).all()
     step = windows[(windows["scenario"] == "step") & (windows["router"] == "carrot") & (windows["seed"] == 0)].sort_values("window")
@@ -80,7 +81,7 @@ def test_dynamic_windows(report):
 def test_report_markdown_sections(report):
     text = (report / "report.md").read_text()
     for fragment in ("## Setup", "proteus eval --router", "Seeds", "[0, 1]", "## Accuracy, cost and floor per τ", "## Aggregates",
-                     "## Dynamic targets", "`proteus[margin=0.95]`", "compliance.png", "## Achievable range"):
+                     "## Dynamic targets", "`proteus[confidence=0.95]`", "compliance.png", "## Achievable range"):
         assert fragment in text, fragment
 
 

@@ -1,0 +1,227 @@
+"""Who is evaluated: the baselines and the trained PROTEUS routers, as :class:`Contender` s.
+
+A contender is a router seen through one function, ``route(rows, tau) -> (choice, mu or None)``,
+with the name, family and calibration confidence the report shows. The baselines come from
+:func:`agents.baselines.make_baselines`; a trained router comes from a ``proteus train`` artifact
+directory (:class:`RouterArtifact`, read and verified once by
+:func:`agents.proteus.artifact.read_artifact`), whose routing head must match the head re-fitted
+on the evaluated benchmark (:func:`check_head_matches`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.baselines import CalibratedRouter, CalibrationSettings, confidence_name, make_baselines
+from agents.evaluation.result import TAU_INDEPENDENT, RouteFn
+from agents.proteus.artifact import MODEL_ZIP, Artifact, is_artifact, read_artifact
+from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+from proteus_env.benchmark import Benchmark
+from proteus_env.routing_head import HeadFit, RoutingHead
+
+
+# ---------------------------------------------------------------------------- artifacts
+@dataclasses.dataclass(frozen=True)
+class RouterArtifact:
+    """What an artifact directory says about the data its router was trained on.
+
+    Attributes:
+        path: The artifact directory.
+        seed: The split seed the router was trained on.
+        benchmark: Benchmark name for :func:`proteus_env.load_benchmark`.
+        data_path: Data file of a real benchmark (``None`` for the synthetic one).
+        benchmark_kwargs: Further loader arguments.
+        fingerprint: The benchmark fingerprint recorded at training time.
+        verified: The artifact as :func:`~agents.proteus.artifact.read_artifact` read it (every
+            file checked against the manifest).
+    """
+
+    path: Path
+    seed: int
+    benchmark: str
+    data_path: str | None
+    benchmark_kwargs: dict[str, Any]
+    fingerprint: str
+    verified: Artifact = dataclasses.field(repr=False, compare=False)
+
+    @classmethod
+    def read(cls, path: str | Path) -> RouterArtifact:
+        """Read and verify one artifact; the loader arguments come from ``benchmark.json`` (``config.yaml`` as a fallback).
+
+        Raises:
+            FileNotFoundError: If the directory is not a ``proteus train`` artifact or a listed file is missing.
+            ValueError: If a file was modified or holds a bad value, or the benchmark cannot be determined.
+        """
+        verified = read_artifact(path)
+        identity = verified.identity
+        env_kwargs = dict(identity.get("env_kwargs") or {})
+        config_env = dict((verified.config or {}).get("env_kwargs") or {})
+        name = env_kwargs.get("benchmark")
+        if not isinstance(name, str):
+            name = config_env.get("benchmark") if isinstance(config_env.get("benchmark"), str) else identity.get("name")
+        if not isinstance(name, str):
+            raise ValueError(f"{verified.path / 'benchmark.json'} names no benchmark.")
+        data_path = env_kwargs.get("data_path", config_env.get("data_path"))
+        kwargs = env_kwargs.get("benchmark_kwargs", config_env.get("benchmark_kwargs")) or {}
+        return cls(path=verified.path, seed=verified.split_seed, benchmark=name.lower(),
+                   data_path=None if data_path is None else str(data_path), benchmark_kwargs=dict(kwargs),
+                   fingerprint=str(verified.benchmark["fingerprint"]), verified=verified)
+
+
+def find_artifacts(paths: str | Path | Sequence[str | Path]) -> list[RouterArtifact]:
+    """Resolve ``--router`` arguments: artifact directories, or parents whose subdirectories are artifacts.
+
+    Returns:
+        The artifacts sorted by seed.
+
+    Raises:
+        FileNotFoundError: For a path that is neither an artifact nor a parent of artifacts.
+        ValueError: For two artifacts of one seed, or artifacts trained on different benchmarks.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found: list[RouterArtifact] = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            raise FileNotFoundError(f"Router artifact {path} does not exist or is not a directory.")
+        if _looks_like_artifact(path):
+            found.append(RouterArtifact.read(path))
+            continue
+        children = sorted(child for child in path.iterdir() if child.is_dir() and _looks_like_artifact(child))
+        if not children:
+            raise FileNotFoundError(f"{path} is neither a `proteus train` artifact (no manifest.json) nor a directory of artifacts.")
+        found += [RouterArtifact.read(child) for child in children]
+    if not found:
+        raise ValueError("`routers` is empty: give at least one artifact directory (or use baselines only).")
+    by_seed: dict[int, Path] = {}
+    for artifact in found:
+        if artifact.seed in by_seed:
+            raise ValueError(f"Two router artifacts were trained on split seed {artifact.seed}: {by_seed[artifact.seed]} and "
+                             f"{artifact.path}. Give one artifact per seed.")
+        by_seed[artifact.seed] = artifact.path
+    first = found[0]
+    for artifact in found[1:]:
+        if (artifact.benchmark, artifact.benchmark_kwargs) != (first.benchmark, first.benchmark_kwargs):
+            raise ValueError(f"Router artifacts {first.path} and {artifact.path} were trained on different benchmarks "
+                             f"({first.benchmark} {first.benchmark_kwargs} vs {artifact.benchmark} {artifact.benchmark_kwargs}).")
+    return sorted(found, key=lambda a: a.seed)
+
+
+def _looks_like_artifact(path: Path) -> bool:
+    """An artifact, or an artifact from before manifests (which :func:`RouterArtifact.read` refuses by name)."""
+    return is_artifact(path) or (path / MODEL_ZIP).is_file()
+
+
+def check_head_matches(saved: RoutingHead, fit: HeadFit, *, artifact: Path, seed: int, rtol: float = 1e-6) -> None:
+    """Raise if the artifact's saved routing head differs from the head re-fitted on this benchmark and seed.
+
+    Raises:
+        ValueError: Naming the artifact, the seed and the first mismatching array.
+    """
+    refit = fit.head
+    if tuple(saved.models) != tuple(refit.models):
+        raise ValueError(f"Router artifact {artifact} routes between other models than the benchmark of seed {seed}: "
+                         f"{list(saved.models)} vs {list(refit.models)}.")
+    for name in RoutingHead._ARRAYS:
+        a, b = np.asarray(getattr(saved, name), dtype=np.float64), np.asarray(getattr(refit, name), dtype=np.float64)
+        if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=1e-9):
+            detail = f"shapes {a.shape} vs {b.shape}" if a.shape != b.shape else f"max |difference| {np.abs(a - b).max():.3g}"
+            raise ValueError(
+                f"Router artifact {artifact}: its saved routing head does not match the head re-fitted on the benchmark for "
+                f"split seed {seed} ({name}: {detail}). The router was trained on other data, another split or another head "
+                f"config; evaluate it on the benchmark it was trained on.")
+
+
+# ---------------------------------------------------------------------------- contenders
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    """A router as the evaluation sees it.
+
+    Attributes:
+        name: Display name (unique; calibrated routers carry ``[confidence=…]`` when there is one).
+        family: Name without the confidence suffix (``carrot``, ``proteus``, ``proteus_raw``, ...).
+        kind: ``"baseline"`` or ``"proteus"``.
+        confidence: The confidence level it was calibrated with (``None``: no margin).
+        route: ``route(rows, tau) -> (choice, mu or None)``.
+        router: The underlying router object (a baseline router or a ``ProteusRouter``).
+        calibrated: Whether it takes a calibration confidence at all (fixed, random, oracle and
+            raw PROTEUS do not).
+    """
+
+    name: str
+    family: str
+    kind: str
+    confidence: float | None
+    route: RouteFn = dataclasses.field(repr=False, compare=False)
+    router: Any = dataclasses.field(default=None, repr=False, compare=False)
+    calibrated: bool = True
+
+    @property
+    def confidence_label(self) -> str:
+        """``"none"``, the confidence level (``"0.95"``), or ``"n/a"`` for routers without calibration."""
+        if not self.calibrated:
+            return "n/a"
+        return "none" if self.confidence is None else f"{self.confidence:g}"
+
+    @property
+    def tau_dependent(self) -> bool:
+        """Whether its routing depends on τ (the fixed and random references do not)."""
+        return self.family not in TAU_INDEPENDENT
+
+
+def baseline_contenders(bench: Benchmark, fit: HeadFit, confidences: Sequence[float | None], *, seed: int,
+                        predictive: bool) -> dict[str, Contender]:
+    """Every baseline of :func:`~agents.baselines.make_baselines`, once per confidence level.
+
+    Routers without calibration (oracle, fixed, random) do not depend on the confidence and
+    appear once.
+    """
+    out: dict[str, Contender] = {}
+    for confidence in confidences:
+        routers = make_baselines(bench, fit, CalibrationSettings(confidence=confidence), seed=seed, predictive=predictive)
+        for name, router in routers.items():
+            if name in out:
+                continue
+            calibrated = isinstance(router, CalibratedRouter)
+
+            def route(rows: np.ndarray, tau: float, _router: Any = router) -> tuple[np.ndarray, None]:
+                return _router.route(rows, tau), None
+
+            out[name] = Contender(name, router.base_name if calibrated else name, "baseline",
+                                  router.confidence if calibrated else None, route, router, calibrated=calibrated)
+    return out
+
+
+def proteus_contenders(artifact: RouterArtifact, bench: Benchmark, fit: HeadFit, confidences: Sequence[float | None], *,
+                       seed: int) -> dict[str, Contender]:
+    """The trained router of ``artifact``: raw (``proteus_raw``) and calibrated once per confidence level.
+
+    Raises:
+        ValueError: If the artifact's routing head differs from ``fit``'s (see :func:`check_head_matches`).
+    """
+    check_head_matches(artifact.verified.head, fit, artifact=artifact.path, seed=seed)
+    router = ProteusRouter.from_artifact(artifact.verified)
+
+    def make(calibrated: bool, confidence: float | None) -> RouteFn:
+        def route(rows: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+            query = bench.embeddings[rows] if router.include_query else None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UnreachableTargetWarning)  # unreachable τ is reported as a missed floor
+                result = router.route_observations(fit.p_hat[rows], fit.cost_hat[rows], tau, calibrated=calibrated,
+                                                   confidence=confidence, query=query)
+            return result.indices.astype(np.int64), result.mu
+
+        return route
+
+    out = {"proteus_raw": Contender("proteus_raw", "proteus_raw", "proteus", None, make(False, None), router, calibrated=False)}
+    for confidence in confidences:
+        name = confidence_name("proteus", confidence)
+        out[name] = Contender(name, "proteus", "proteus", confidence, make(True, confidence), router)
+    return out
