@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+from proteus_env._validation import parse_confidence
 
 
 def add_subparser(subparsers: argparse._SubParsersAction) -> None:
@@ -16,7 +17,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("route", help="route queries with a trained router")
     parser.add_argument("--router", required=True, help="artifact directory of `proteus train`")
     parser.add_argument("--tau", type=float, required=True, help="accuracy target τ in [0, 1]")
-    parser.add_argument("--confidence", "--margin", dest="confidence", type=float, default=None,
+    parser.add_argument("--confidence", "--margin", dest="confidence", default=None,
                         help="one-sided confidence level at which τ should hold, e.g. 0.95 (--margin is an alias)")
     parser.add_argument("--embeddings", default=None, help=".npy file of (n, d) embeddings (with --tokens)")
     parser.add_argument("--tokens", default=None, help=".npy file of (n,) prompt lengths")
@@ -43,6 +44,7 @@ def load_array(path: str, flag: str) -> np.ndarray:
 
 
 def _run(args: argparse.Namespace) -> int:
+    confidence = parse_confidence(args.confidence)
     router = ProteusRouter.load(args.router)
     if args.embeddings:
         if not args.tokens:
@@ -54,9 +56,9 @@ def _run(args: argparse.Namespace) -> int:
         queries, tokens = args.prompts, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreachableTargetWarning)  # reported in the output instead
-        result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=args.confidence)
+        result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=confidence)
     reach = "" if result.reachable else f"  UNREACHABLE: above the {router.calibration.max_reachable:.3f} reached on validation"
-    level = "" if args.confidence is None else f" at {args.confidence:.0%} confidence"
+    level = "" if confidence is None else f" at {confidence:.0%} confidence"
     print(f"tau={result.tau:.3f}{level} (policy input {result.tau_input:.3f}){reach}")
     print(f"{'#':>4} {'model':36s} {'mu':>6} {'p_hat':>6} {'USD':>10}")
     for i, (name, mu, acc, usd) in enumerate(zip(result.models, result.mu, result.expected_accuracy, result.expected_cost, strict=True)):

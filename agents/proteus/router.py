@@ -26,6 +26,7 @@ from stable_baselines3.common.policies import BasePolicy
 
 from agents.proteus.artifact import Artifact, read_artifact
 from agents.proteus.calibration import TauCalibration
+from proteus_env._validation import check_tau
 from proteus_env.encoders import Encoder
 from proteus_env.env import lambda_at
 from proteus_env.loaders.text import estimate_tokens_many
@@ -151,7 +152,7 @@ class ProteusRouter:
 
         ``expected_cost`` is then the normalized ĉ of the chosen model (no USD model involved).
         """
-        tau = _check_tau(tau)
+        tau = check_tau(tau)
         p_hat = np.asarray(p_hat, dtype=np.float32)
         cost_hat = np.asarray(cost_hat, dtype=np.float32)
         k = self.head.n_models
@@ -225,12 +226,3 @@ class ProteusRouter:
         prompt_tokens = np.atleast_1d(np.asarray(prompt_tokens))
         return embeddings, prompt_tokens
 
-
-def _check_tau(tau: Any) -> float:
-    try:
-        value = float(tau)
-    except (TypeError, ValueError):
-        raise ValueError(f"τ must be a number in [0, 1], got {tau!r}.") from None
-    if not 0.0 <= value <= 1.0:  # also NaN
-        raise ValueError(f"τ must lie in [0, 1], got {value}.")
-    return value
