@@ -13,7 +13,7 @@ from gymnasium import spaces
 from proteus_env._validation import check_bin_edges, check_int, check_lambda_values, check_positive, check_tau, check_tau_range
 from proteus_env.benchmark import SPLIT_NAMES, Benchmark
 from proteus_env.loading import cached_benchmark
-from proteus_env.rewards import WeightSchedule, resolve_schedule, session_summary, step_outcome
+from proteus_env.rewards import REWARD_NORMALIZATIONS, WeightSchedule, resolve_schedule, session_summary, step_outcome
 from proteus_env.routing_head import HeadConfig, HeadFit, fit_routing_head, gamma_from_action
 
 ACTION_MODES = ("mu", "model")
@@ -84,7 +84,8 @@ class ProteusRoutingEnv(gym.Env):
 
     ``r = w_q(τ)·y − w_c(τ)·ĉ + λ(τ)·(y − τ)`` with ``y`` the realized score of the chosen model
     and ``ĉ`` its realized cost on this query, normalized like ``cost_hat``. ``w_q`` and ``w_c``
-    are ``quality_weight`` and ``cost_weight`` (defaults ``τ`` and ``1 − τ``).
+    are ``quality_weight`` and ``cost_weight`` (defaults ``τ`` and ``1 − τ``). With
+    ``reward_normalization="one_plus_lambda"`` the reward is divided by ``1 + λ``.
 
     Each step's ``info`` holds ``cost`` (the constraint signal ``τ − y``, Safety-Gymnasium's key),
     ``score``, ``usd_cost``, ``model``, ``model_index``, ``tau``, ``lambda`` and, for a μ action,
@@ -117,6 +118,7 @@ class ProteusRoutingEnv(gym.Env):
     * ``learn_gamma``: a second action dimension sets γ.
     * ``action_mode``: ``"mu"`` or ``"model"``.
     * ``quality_weight``, ``cost_weight``: the reward schedules (see :mod:`proteus_env.rewards`).
+    * ``reward_normalization``: ``"none"`` or ``"one_plus_lambda"`` (divide the reward by ``1 + λ``).
     * ``lambda_init``: the initial global λ.
     * ``lambda_max``: the upper bound of λ (the observation space's bound; default 10).
     * ``head_config``: a :class:`~proteus_env.routing_head.HeadConfig` or a dict of its fields.
@@ -144,6 +146,7 @@ class ProteusRoutingEnv(gym.Env):
         action_mode: str = "mu",
         quality_weight: WeightSchedule = "tau",
         cost_weight: WeightSchedule = "one_minus_tau",
+        reward_normalization: str = "none",
         lambda_init: float = 0.0,
         lambda_max: float = 10.0,
         head_config: HeadConfig | dict[str, Any] | None = None,
@@ -163,6 +166,7 @@ class ProteusRoutingEnv(gym.Env):
             "benchmark": benchmark, "data_path": data_path, "benchmark_kwargs": benchmark_kwargs, "split": split,
             "split_seed": split_seed, "session_length": session_length, "tau_range": tau_range, "include_query": include_query,
             "learn_gamma": learn_gamma, "action_mode": action_mode, "quality_weight": quality_weight, "cost_weight": cost_weight,
+            "reward_normalization": reward_normalization,
             "lambda_init": lambda_init, "lambda_max": lambda_max, "head_config": head_config,
         }
         self.benchmark = self._resolve_benchmark(benchmark, data_path, benchmark_kwargs or {}, split_seed)
@@ -177,6 +181,9 @@ class ProteusRoutingEnv(gym.Env):
         self.render_mode = render_mode
         self._w_q = resolve_schedule(quality_weight, argument="quality_weight")
         self._w_c = resolve_schedule(cost_weight, argument="cost_weight")
+        if reward_normalization not in REWARD_NORMALIZATIONS:
+            raise ValueError(f"`reward_normalization` must be one of {list(REWARD_NORMALIZATIONS)}, got {reward_normalization!r}.")
+        self.reward_normalization = reward_normalization
         self.tau_range = feasible_tau_range(self.benchmark, self.head_fit) if tau_range is None else check_tau_range(tau_range)
         self.lambda_max = check_positive(lambda_max, "lambda_max")
 
@@ -338,7 +345,8 @@ class ProteusRoutingEnv(gym.Env):
         score = float(self._scores[row, model])
         usd = float(self._costs[row, model])
         reward, info = step_outcome(score, usd, float(self._cost_norm[row, model]), model, self.models, self._tau, self._lambda,
-                                    self._wq, self._wc, mu, gamma if self.learn_gamma else None)
+                                    self._wq, self._wc, mu, gamma if self.learn_gamma else None,
+                                    normalize=self.reward_normalization == "one_plus_lambda")
         self._score_sum += score
         self._usd_sum += usd
         self._t += 1

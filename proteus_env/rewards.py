@@ -1,6 +1,9 @@
 """The Lagrangian-shaped reward, the step ``info`` and the weight schedules ``w_q(τ)``, ``w_c(τ)``.
 
-``r = w_q(τ)·y − w_c(τ)·ĉ + λ·(y − τ)``. :func:`step_outcome` computes it, together with the
+``r = w_q(τ)·y − w_c(τ)·ĉ + λ·(y − τ)``, optionally divided by ``1 + λ`` (``normalize``, as
+OmniSafe's PPO-Lag does with its advantages): then the objective and the penalty stay on one
+scale however large λ grows, and sessions under a large λ do not drown the others' gradient.
+:func:`step_outcome` computes it, together with the
 step's ``info``, for one query (Python floats) or for a batch of sessions (arrays), so that
 :class:`~proteus_env.ProteusRoutingEnv` and :class:`~proteus_env.ProteusVectorEnv` share one
 definition; :func:`session_summary` adds the end-of-session aggregates.
@@ -19,13 +22,15 @@ import numpy as np
 from proteus_env._validation import check_finite
 
 WeightSchedule = float | str | Callable[[float], float]
+#: ``reward_normalization`` values: the plain Lagrangian, or divided by ``1 + λ``.
+REWARD_NORMALIZATIONS = ("none", "one_plus_lambda")
 #: A float for one query, a ``(n,)`` float64 array for a batch of sessions.
 Scalars = float | np.ndarray
 
 
 def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: Any, models: Sequence[str] | np.ndarray,
                  tau: Scalars, lam: Scalars, w_q: Scalars, w_c: Scalars, mu: Scalars | None = None,
-                 gamma: Scalars | None = None) -> tuple[Scalars, dict[str, Any]]:
+                 gamma: Scalars | None = None, *, normalize: bool = False) -> tuple[Scalars, dict[str, Any]]:
     """The reward and the ``info`` of one routing step, for one query or a batch.
 
     Args:
@@ -40,6 +45,7 @@ def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: 
         w_c: The cost weight ``w_c(τ)``.
         mu: The quality preference(s) μ, when the action was one (added to ``info``).
         gamma: The exponent(s) γ, when the action set it (added to ``info``).
+        normalize: Divide the reward by ``1 + λ``.
 
     Returns:
         ``(reward, info)`` with ``info`` keys ``cost`` (the CMDP constraint signal ``τ − y``),
@@ -47,6 +53,8 @@ def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: 
         ``mu`` and ``gamma``.
     """
     reward = w_q * score - w_c * cost_norm + lam * (score - tau)
+    if normalize:
+        reward = reward / (1.0 + lam)
     info: dict[str, Any] = {
         "cost": tau - score,
         "score": score,

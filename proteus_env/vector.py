@@ -116,7 +116,8 @@ class ProteusVectorEnv(VectorEnv):
         y = self._bench.scores[rows, model].astype(np.float64)
         usd = self._bench.costs[rows, model]
         reward, info = step_outcome(y, usd, self._fit.cost_norm[rows, model], model, self._model_names, self._tau.copy(),
-                                    self._lambdas(), self._wq, self._wc, mu, gamma if self.template.learn_gamma else None)
+                                    self._lambdas(), self._wq, self._wc, mu, gamma if self.template.learn_gamma else None,
+                                    normalize=self.template.reward_normalization == "one_plus_lambda")
         self._score_sum += y
         self._usd_sum += usd
         self._t += 1

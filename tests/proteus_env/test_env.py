@@ -111,6 +111,22 @@ def test_reward_and_info_against_hand_computed_values():
     assert not terminated and not truncated and "session_accuracy" not in info
 
 
+def test_normalized_reward_divides_by_one_plus_lambda():
+    plain = make(action_mode="model", session_length=3, lambda_init=3.0, quality_weight="zero", cost_weight="one")
+    scaled = make(action_mode="model", session_length=3, lambda_init=3.0, quality_weight="zero", cost_weight="one",
+                  reward_normalization="one_plus_lambda")
+    for env in (plain, scaled):
+        env.reset(seed=0, options={"tau": 0.5})
+    row = plain._session[0]
+    _, r_plain, *_ = plain.step(4)
+    _, r_scaled, *_ = scaled.step(4)
+    y, c = float(plain.benchmark.scores[row, 4]), float(plain.head_fit.cost_norm[row, 4])
+    assert r_plain == pytest.approx(-c + 3.0 * (y - 0.5))
+    assert r_scaled == pytest.approx((-c + 3.0 * (y - 0.5)) / 4.0)
+    with pytest.raises(ValueError, match="reward_normalization"):
+        make(reward_normalization="lambda")
+
+
 def test_custom_reward_weights():
     env = make(action_mode="model", quality_weight=1.0, cost_weight="zero")
     env.reset(seed=0, options={"tau": 0.5})
