@@ -112,10 +112,9 @@ class LagrangianDualCallback(BaseCallback):
         edges: ``(n_bins + 1,)`` τ-bin edges (set when the callback is initialised).
         taus: The validation targets (bin centres; ``n_bins`` grid points in ``global`` mode).
         achievable_range: ``(low, high)`` of :func:`achievable_accuracy_range` on the validation rows.
-        last_validation: The last pass: ``tau``, ``accuracy``, ``usd_per_1k``, ``mu_mean`` arrays and
-            the floats ``tau_span``, ``tau_span_target`` (the span a policy meeting every target
-            exactly would have, with targets clipped to the achievable range), ``achievable_low``
-            and ``achievable_high``.
+        last_validation: The last pass: ``tau``, ``accuracy``, ``usd_per_1k``, ``mu_mean`` arrays (one
+            entry per bin), ``end_accuracy`` (accuracy at the two ends of ``tau_range``) and the
+            floats ``tau_span`` (over the bins and the two ends), ``achievable_low`` and ``achievable_high``.
         last_tau_span: The last pass's τ-span (``None`` before the first; NaN when undefined).
     """
 
@@ -300,15 +299,24 @@ class LagrangianDualCallback(BaseCallback):
         self.update()
 
     def validate(self) -> dict[str, np.ndarray]:
-        """Deterministic-policy accuracy on validation queries at each bin's τ (λ as in force)."""
-        lambdas = np.array([self.val_env.lambda_for(t) for t in self.taus])
+        """Deterministic-policy accuracy on validation queries at each bin's τ (λ as in force).
+
+        The same pass also measures the two ends of the env's ``tau_range`` (``end_accuracy``), so
+        that the τ-span covers the whole range of τ inputs the router will calibrate over.
+        """
+        low, high = self.val_env.tau_range
+        taus = np.concatenate([self.taus, [low, high]])
+        lambdas = np.asarray(self.val_env.lambda_for(taus), dtype=np.float64)
 
         def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
             return self.model.predict(obs, deterministic=True)[0]
 
-        result = accuracy_at_taus(policy, self.val_env.benchmark, self.val_env.head_fit, self._val_rows, self.taus, lambdas,
-                                  include_query=self.val_env.include_query)
+        measured = accuracy_at_taus(policy, self.val_env.benchmark, self.val_env.head_fit, self._val_rows, taus, lambdas,
+                                    include_query=self.val_env.include_query)
+        n = self.taus.size
+        result: dict[str, Any] = {key: value[:n] for key, value in measured.items()}
         result["tau"] = self.taus.copy()
+        result["end_accuracy"] = measured["accuracy"][n:]
         return result
 
     def update(self) -> np.ndarray:
@@ -322,9 +330,8 @@ class LagrangianDualCallback(BaseCallback):
             error = error_per_tau
         self.controller.update(error, np.isfinite(error))  # a bin without a measurement keeps its λ
         low, high = self.achievable_range
-        span = tau_span(result["accuracy"], low, high)
+        span = tau_span(np.concatenate([result["accuracy"], result.get("end_accuracy", [])]), low, high)
         result["tau_span"] = span
-        result["tau_span_target"] = tau_span(np.clip(result["tau"], low, high), low, high)
         result["achievable_low"], result["achievable_high"] = low, high
         self.last_tau_span = span
         self._push()

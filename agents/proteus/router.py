@@ -26,6 +26,7 @@ from stable_baselines3.common.policies import BasePolicy
 
 from agents.proteus.artifact import Artifact, read_artifact
 from agents.proteus.calibration import TauCalibration
+from agents.proteus.collapse import CollapsedPolicyWarning, describe_collapse
 from proteus_env._validation import check_tau
 from proteus_env.encoders import Encoder
 from proteus_env.env import lambda_at
@@ -107,7 +108,14 @@ class ProteusRouter:
 
     @classmethod
     def from_artifact(cls, artifact: Artifact, *, device: str = "cpu") -> ProteusRouter:
-        """The router of an already verified :class:`~agents.proteus.artifact.Artifact`."""
+        """The router of an already verified :class:`~agents.proteus.artifact.Artifact`.
+
+        Warns (:class:`~agents.proteus.collapse.CollapsedPolicyWarning`) when training recorded a
+        τ-blind policy.
+        """
+        collapse = describe_collapse(artifact.summary)
+        if collapse is not None:
+            warnings.warn(f"{artifact.path}: {collapse}", CollapsedPolicyWarning, stacklevel=3)
         return cls(artifact.load_policy(device), artifact.head, artifact.calibration, artifact.lambda_state, artifact.identity,
                    artifact.load_encoder())
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ from agents.proteus.artifact import (
     write_artifact,
 )
 from agents.proteus.calibration import TauCalibration, fit_tau_calibration
+from agents.proteus.collapse import CollapsedPolicyWarning, collapse_record, describe_collapse
 from agents.proteus.config import DEFAULT_ENV_ID, TrainConfig, apply_override, load_config, load_train_config
 from agents.proteus.policies import BetaActorCriticPolicy
 from callbacks.lagrangian import LagrangianDualCallback
@@ -187,11 +189,16 @@ def train(
         "val_tau": validation["tau"].tolist(), "val_accuracy": validation["accuracy"].tolist(),
         "val_usd_per_1k": validation["usd_per_1k"].tolist(), "lambda": dual.lambdas.tolist(),
         "val_floor_compliance": float((validation["accuracy"] >= validation["tau"]).mean()),
+        "reachable_accuracy": [float(calibration.val_accuracy.min()), float(calibration.val_accuracy.max())],
+        **collapse_record(validation.get("tau_span", float("nan")), validation["tau"], validation["accuracy"], dual.achievable_range),
     }
     write_artifact(out_dir, model=model, lambda_state=dual.state(), head=val_env.head_fit.head, calibration=calibration,
                    benchmark=data_identity, identity=description, config=resolved, summary=summary,
                    encoder=fit_benchmark_encoder(benchmark), overwrite=True)
     venv.close()
+    collapse = describe_collapse(summary)
+    if collapse is not None:
+        warnings.warn(f"{out_dir}: {collapse}", CollapsedPolicyWarning, stacklevel=2)
     return TrainResult(model=model, out_dir=out_dir, summary=summary, calibration=calibration)
 
 

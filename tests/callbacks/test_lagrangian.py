@@ -10,7 +10,6 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 from agents.proteus.policies import BetaActorCriticPolicy
 from callbacks import MODEL_STATE_ATTRIBUTE, GradientAscentController, LagrangianDualCallback, PIDController, achievable_accuracy_range
-from callbacks.dual import tau_span
 from proteus_env import ProteusRoutingEnv
 from proteus_env.env import lambda_at
 from proteus_env.routing_head import fixed_mu_frontier
@@ -65,9 +64,12 @@ def _callback_with(validate_result, n_envs=1, **kwargs):
     return callback, venv
 
 
-def _result(acc):
+def _result(acc, ends=None):
     acc = np.asarray(acc, dtype=float)
-    return {"accuracy": acc, "usd_per_1k": np.ones_like(acc), "mu_mean": np.full_like(acc, 0.5)}
+    result = {"accuracy": acc, "usd_per_1k": np.ones_like(acc), "mu_mean": np.full_like(acc, 0.5)}
+    if ends is not None:
+        result["end_accuracy"] = np.asarray(ends, dtype=float)
+    return result
 
 
 def test_update_sign_clip_and_missing_bins():
@@ -315,19 +317,27 @@ def test_bad_saved_states_are_rejected_and_nothing_changes(change, message):
 
 # ---------------------------------------------------------------------------- τ-span (issue 17)
 def test_tau_span_is_measured_logged_and_kept_at_each_validation():
-    callback, venv = _callback_with(_result([0.35, 0.5, 0.7]))
+    callback, venv = _callback_with(_result([0.35, 0.5, 0.7], ends=[0.31, 0.74]))
     assert callback.last_tau_span is None
     low, high = callback.achievable_range
     assert 0.0 <= low < high <= 1.0
     callback.update()
-    expected = (0.7 - 0.35) / (high - low)
+    expected = (0.74 - 0.31) / (high - low)  # the two ends of tau_range count too
     assert callback.last_tau_span == pytest.approx(expected)
     assert callback.last_validation["tau_span"] == callback.last_tau_span
     assert (callback.last_validation["achievable_low"], callback.last_validation["achievable_high"]) == (low, high)
     logged = callback.logger.name_to_value["train/tau_span"]
     assert type(logged) is float and logged == pytest.approx(expected)
-    taus = callback.taus
-    assert callback.last_validation["tau_span_target"] == pytest.approx(tau_span(np.clip(taus, low, high), low, high))
+    venv.close()
+
+
+def test_the_real_validation_pass_measures_the_ends_of_the_tau_range():
+    venv = _venv()
+    callback = LagrangianDualCallback(n_bins=3, max_val_queries=200)
+    callback.init_callback(_model(venv))
+    result = callback.validate()
+    assert result["accuracy"].shape == (3,) and result["end_accuracy"].shape == (2,)
+    assert np.isfinite(result["end_accuracy"]).all()
     venv.close()
 
 
