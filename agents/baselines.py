@@ -6,12 +6,14 @@ estimate ĉ). ``router.route(queries, tau)`` returns one model index per query, 
 is either an int array of benchmark row indices (predictions are looked up in the fit) or a float
 ``(n, d)`` array of new embeddings together with ``prompt_tokens`` (the head predicts them).
 
-Routers and what they calibrate (on the validation split only, to the target
-τ' = :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``confidence``) with
-n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``), ``confidence``
-being ``None`` (τ' = τ) or a one-sided confidence level: the same option, and the same margin, as
-the trained router's calibration in ``agents.proteus.calibration``). Every calibrated router
-takes these two options as one :class:`CalibrationSettings`:
+Routers and what they calibrate, on the validation split only. Without a ``confidence`` (a point
+estimate) the target is τ' = τ. With one, the choice is certified exactly as the trained router's
+(``agents.proteus.calibration``): the router's settings are tested in a fixed order, most accurate
+first, each needing the validation accuracy τ' of
+:func:`~proteus_env.guarantees.certified_threshold` (τ, n_val, δ = 1 − ``confidence``,
+``deploy_queries``), and the cheapest setting before the first failure serves τ
+(:func:`~proteus_env.guarantees.certify`), so the served queries meet τ with probability
+``confidence``. Every calibrated router takes these two options as one :class:`CalibrationSettings`:
 
     settings = CalibrationSettings(confidence=0.95)
     carrot = CarrotRouter(benchmark, fit, settings)          # named "carrot[confidence=0.95]"
@@ -34,10 +36,11 @@ takes these two options as one :class:`CalibrationSettings`:
                     ``calibrated=False`` uses α = τ' on raw p̂ (the failure mode PROTEUS reports)
 ==================  =========================================================================
 
-"Calibrated" means: among the router's settings, the cheapest one whose *realized* validation
-accuracy meets τ'. Routing the validation rows with the chosen setting reproduces that accuracy
-exactly, so every calibrated router meets τ' on validation by construction whenever some setting
-can (``Calibration.feasible``); otherwise it falls back to its most accurate setting.
+"Calibrated" means: the cheapest setting whose *realized* validation accuracy meets τ' (with a
+confidence: within the fixed sequence). Routing the validation rows with the chosen setting
+reproduces that accuracy exactly, so every calibrated router meets τ' on validation by
+construction whenever some setting can (``Calibration.feasible``); otherwise it falls back to its
+most accurate setting.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ from sklearn.preprocessing import StandardScaler
 
 from proteus_env._validation import check_confidence, check_int, check_tau
 from proteus_env.benchmark import Benchmark
-from proteus_env.metrics import effective_sample_size, nondecreasing_hull, one_sided_margin, oracle_choice, routing_outcome
+from proteus_env.guarantees import CertifiedChoice, certified_threshold, certify, scores_are_binary
+from proteus_env.metrics import nondecreasing_hull, oracle_choice, routing_outcome
 from proteus_env.routing_head import HeadFit
 
 #: Trade-off grid of CARROT / KNN / MLP: ``m = r / (1 + r)`` for a log-spaced cost-to-quality
@@ -108,10 +112,10 @@ class CalibrationSettings:
     """How every calibrated router sets its calibration target τ' (one contract for all of them).
 
     Attributes:
-        confidence: ``None`` (calibrate to τ itself) or a one-sided confidence level in (0, 1):
-            calibrate to :func:`~proteus_env.metrics.one_sided_margin` (τ, n, ``confidence``).
-        deploy_queries: Size of the deployment sample the margin also covers (``None``: as many
-            as validation); n = :func:`~proteus_env.metrics.effective_sample_size` (n_val, ``deploy_queries``).
+        confidence: ``None`` (calibrate to τ itself, a point estimate) or the probability in (0, 1)
+            with which the served queries' realized accuracy must reach τ (certified by
+            :func:`~proteus_env.guarantees.certify`).
+        deploy_queries: Number of served queries the floor is about (``None``: as many as validation).
 
     Raises:
         ValueError: On a confidence outside (0, 1) or a ``deploy_queries`` that is not a positive integer.
@@ -125,9 +129,19 @@ class CalibrationSettings:
         if self.deploy_queries is not None:
             object.__setattr__(self, "deploy_queries", check_int(self.deploy_queries, "deploy_queries", minimum=1))
 
-    def sample_size(self, n_val: int) -> int:
-        """The sample size n of the margin for ``n_val`` validation queries (validation and deployment together)."""
-        return effective_sample_size(int(n_val), self.deploy_queries)
+    def certify(self, accuracy_in_order: np.ndarray, tau: float, n_val: int, *, binary: bool) -> CertifiedChoice:
+        """The certified setting for ``tau`` among settings ordered most accurate first (needs a ``confidence``)."""
+        if self.confidence is None:
+            raise ValueError("Certification needs a confidence level; these settings have none.")
+        n_deploy = int(n_val) if self.deploy_queries is None else self.deploy_queries
+        return certify(accuracy_in_order, tau, int(n_val), self.confidence, n_deploy, binary=binary)
+
+    def threshold(self, tau: float, n_val: int, *, binary: bool) -> float:
+        """The validation accuracy a setting needs for ``tau``: τ itself without a ``confidence``."""
+        if self.confidence is None:
+            return float(tau)
+        n_deploy = int(n_val) if self.deploy_queries is None else self.deploy_queries
+        return certified_threshold(float(tau), int(n_val), 1.0 - self.confidence, n_deploy, binary=binary).threshold
 
     def name(self, base_name: str) -> str:
         """``base_name``, suffixed with the confidence level when there is one (``carrot[confidence=0.95]``)."""
@@ -249,8 +263,8 @@ class CalibratedRouter(BaseRouter):
             raise TypeError(f"`settings` must be a CalibrationSettings, got {type(settings).__name__}.")
         self.settings = settings
         self.val_rows = benchmark.split_index("val")
-        #: Sample size behind the margin (validation and deployment noise together).
-        self.margin_sample_size = settings.sample_size(self.val_rows.size)
+        #: Whether every validation score is 0 or 1 (exact binomial bounds; else Hoeffding–Bentkus).
+        self.binary_scores = scores_are_binary(benchmark.scores[self.val_rows])
         self._cache: dict[float, Calibration] = {}
 
     @property
@@ -264,8 +278,12 @@ class CalibratedRouter(BaseRouter):
         return self.settings.name(self.base_name)
 
     def target(self, tau: float) -> float:
-        """Return the calibration target τ' for ``tau`` (τ plus the one-sided margin, if any)."""
-        return one_sided_margin(tau, self.margin_sample_size, self.confidence)
+        """Return the calibration target τ' for ``tau``: τ, or the certified threshold with a ``confidence``."""
+        return self.settings.threshold(tau, self.val_rows.size, binary=self.binary_scores)
+
+    def certified_position(self, accuracy_in_order: np.ndarray, tau: float) -> int | None:
+        """Position (most accurate first) of the certified setting for ``tau``, or ``None`` (needs a ``confidence``)."""
+        return self.settings.certify(accuracy_in_order, tau, self.val_rows.size, binary=self.binary_scores).position
 
     def calibrate(self, tau: float) -> Calibration:
         """Return the calibrated setting for ``tau`` (cached per τ)."""
@@ -354,7 +372,9 @@ class ZeroRouter(CalibratedRouter):
     validation (USD, accuracy) points. For τ' between hull models ``lo`` and ``hi``, each query
     goes to ``hi`` with probability ``q``, to ``lo`` otherwise. ``q`` is calibrated on validation:
     every row carries a fixed uniform draw ``u``, a query goes to ``hi`` when ``u < q``, and ``q``
-    is the smallest value whose realized validation accuracy meets τ'. New queries (embeddings)
+    is the smallest value whose realized validation accuracy meets τ' (with a ``confidence``: the
+    certified point of a fixed path of :attr:`HULL_GRID_SIZE` settings along the hull, walked from
+    its most accurate end). New queries (embeddings)
     get fresh seeded draws. Below the cheapest hull model's accuracy everything goes to it; above
     the best one's, everything goes to the best (infeasible).
 
@@ -379,7 +399,32 @@ class ZeroRouter(CalibratedRouter):
         )
         self._hull_accuracy = hull_acc
 
+    #: Points of the certified path along the hull (with a ``confidence``).
+    HULL_GRID_SIZE = 201
+
+    def _hull_path(self) -> list[tuple[int, int, float]]:
+        """Settings ``(lo, hi, q)`` along the hull from its most accurate end to its cheapest, evenly in hull position."""
+        models = self.hull_models
+        path = []
+        for position in np.linspace(len(models) - 1, 0, self.HULL_GRID_SIZE):
+            i = min(int(position), len(models) - 2) if len(models) > 1 else 0
+            lo, hi = models[i], models[min(i + 1, len(models) - 1)]
+            path.append((lo, hi, float(position - i) if len(models) > 1 else 1.0))
+        return path
+
+    def _calibrate_certified(self, tau: float, target: float) -> Calibration:
+        path = self._hull_path()
+        u = self._u[self.val_rows]
+        outcomes = np.array([self._split_outcome("val", self._mix(u, lo, hi, q)) for lo, hi, q in path])
+        position = self.certified_position(outcomes[:, 0], tau)
+        index = 0 if position is None else position  # uncertifiable: the most accurate end
+        lo, hi, q = path[index]
+        return Calibration(tau, target, "q", q, float(outcomes[index, 0]), float(outcomes[index, 1]), position is not None,
+                           {"low_model": lo, "high_model": hi, "hull_models": self.hull_models})
+
     def _calibrate(self, tau: float, target: float) -> Calibration:
+        if self.confidence is not None:
+            return self._calibrate_certified(tau, target)
         models, acc = self.hull_models, self._hull_accuracy
         if target <= acc[0]:
             lo = hi = models[0]
@@ -458,11 +503,18 @@ class TradeoffRouter(CalibratedRouter):
 
     def _calibrate(self, tau: float, target: float) -> Calibration:
         accuracy, usd = self.validation_curve()
-        meets = np.flatnonzero(accuracy >= target)
-        index = int(meets[-1]) if meets.size else int(np.flatnonzero(accuracy == accuracy.max())[-1])
+        most_accurate = int(np.flatnonzero(accuracy == accuracy.max())[-1])
+        if self.confidence is None:
+            meets = np.flatnonzero(accuracy >= target)
+            feasible = bool(meets.size)
+            index = int(meets[-1]) if feasible else most_accurate
+        else:  # the grid runs from m = 0 (quality only, the most accurate) to m = 1
+            position = self.certified_position(accuracy, tau)
+            feasible = position is not None
+            index = position if feasible else most_accurate
         m = float(TRADEOFF_GRID[index])
         willingness = math.inf if m == 0.0 else (1.0 - m) / m
-        return Calibration(tau, target, "m", m, float(accuracy[index]), float(usd[index]), bool(meets.size),
+        return Calibration(tau, target, "m", m, float(accuracy[index]), float(usd[index]), feasible,
                            {"willingness_to_pay": willingness})
 
     def _route(self, batch: _Batch, tau: float) -> np.ndarray:
@@ -674,14 +726,20 @@ class OmniRouter(CalibratedRouter):
     def _calibrate(self, tau: float, target: float) -> Calibration:
         if not self.calibrated:
             batch = self._batch(self.val_rows, None)
-            solution = batch_lagrangian_route(batch.p_hat, batch.cost_hat, target)
+            alpha = min(target, 1.0)  # an uncertifiable τ (τ' = inf) asks for the most p̂ there is
+            solution = batch_lagrangian_route(batch.p_hat, batch.cost_hat, alpha)
             accuracy, usd = self._split_outcome("val", solution.choice)
-            return Calibration(tau, target, "alpha", target, accuracy, usd, bool(accuracy >= target), {"nu_val": solution.nu})
+            return Calibration(tau, target, "alpha", alpha, accuracy, usd, bool(accuracy >= target), {"nu_val": solution.nu})
         alphas, accuracy, usd = self.validation_curve()
-        meets = np.flatnonzero(accuracy >= target)
-        index = int(meets[0]) if meets.size else int(np.argmax(accuracy))
-        return Calibration(tau, target, "alpha", float(alphas[index]), float(accuracy[index]), float(usd[index]),
-                           bool(meets.size))
+        if self.confidence is None:
+            meets = np.flatnonzero(accuracy >= target)
+            feasible = bool(meets.size)
+            index = int(meets[0]) if feasible else int(np.argmax(accuracy))
+        else:  # α increases towards the accurate end: test from the largest α down
+            position = self.certified_position(accuracy[::-1], tau)
+            feasible = position is not None
+            index = accuracy.size - 1 - position if feasible else int(np.argmax(accuracy))
+        return Calibration(tau, target, "alpha", float(alphas[index]), float(accuracy[index]), float(usd[index]), feasible)
 
     def _route(self, batch: _Batch, tau: float) -> np.ndarray:
         return batch_lagrangian_route(batch.p_hat, batch.cost_hat, self.calibrate(tau).value).choice

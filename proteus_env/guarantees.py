@@ -228,3 +228,43 @@ def scores_are_binary(scores: np.ndarray) -> bool:
     """Whether every score is exactly 0 or 1 (then the exact binomial tests apply)."""
     values = np.asarray(scores)
     return bool(np.all((values == 0.0) | (values == 1.0)))
+
+
+@dataclasses.dataclass(frozen=True)
+class CertifiedChoice:
+    """The setting a calibrated router serves τ with, at a confidence level.
+
+    Attributes:
+        position: Position in the caller's sequence (most accurate first) of the chosen setting, or
+            ``None`` when τ cannot be certified (the first setting already fails).
+        certificate: The :class:`Certificate` (its ``threshold`` is what a setting had to reach).
+    """
+
+    position: int | None
+    certificate: Certificate
+
+    @property
+    def certified(self) -> bool:
+        """Whether a setting was certified."""
+        return self.position is not None
+
+
+def certify(accuracy_in_order: np.ndarray, tau: float, n_val: int, confidence: float, n_deploy: int | None, *,
+            binary: bool) -> CertifiedChoice:
+    """Choose the cheapest setting certified to serve floor τ with probability ``confidence``.
+
+    The one procedure behind every calibrated router (PROTEUS, CARROT, KNN, MLP, OmniRouter, zero
+    router): :func:`certified_threshold` at ``delta = 1 − confidence``, then
+    :func:`fixed_sequence_choice` over the router's settings.
+
+    Args:
+        accuracy_in_order: Validation accuracy of each setting, most accurate setting first (an
+            order fixed by the settings' parameter, not by these accuracies).
+        tau: The floor.
+        n_val: Validation queries behind each accuracy.
+        confidence: ``1 − δ``, in (0, 1).
+        n_deploy: Served queries the floor is about (``None``: the population accuracy).
+        binary: Scores are 0/1.
+    """
+    certificate = certified_threshold(float(tau), int(n_val), 1.0 - float(confidence), n_deploy, binary=binary)
+    return CertifiedChoice(fixed_sequence_choice(accuracy_in_order, certificate.threshold), certificate)

@@ -20,10 +20,11 @@ import gymnasium as gym
 import numpy as np
 
 import proteus_env  # noqa: F401  (registers the environments)
+from agents.cli.data import add_model_arguments, model_subset
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 from agents.proteus.train import train
 from proteus_env._validation import check_tau, parse_confidence
-from proteus_env.metrics import effective_sample_size, one_sided_margin
+from proteus_env.guarantees import certify, scores_are_binary
 from proteus_env.routing_head import fixed_mu_frontier
 
 DEFAULT_TAUS = (0.35, 0.45, 0.55, 0.65, 0.75)
@@ -32,37 +33,48 @@ DEFAULT_CONFIDENCE = 0.95
 
 def calibrate_fixed_mu(env: proteus_env.ProteusRoutingEnv, taus: Sequence[float], *, confidence: float | None = None,
                        grid: int = 101) -> np.ndarray:
-    """For each τ, the smallest μ whose fixed-μ routing meets τ (plus the margin) on validation.
+    """For each τ, the smallest μ whose fixed-μ routing meets τ on validation (certified with a ``confidence``).
 
-    τ above what fixed-μ routing reaches on validation gets μ = 1 (the accurate end).
+    With a ``confidence``, μ is certified like every calibrated router's setting
+    (:func:`proteus_env.guarantees.certify`: fixed-sequence testing from μ = 1 down, for as many
+    served queries as validation). τ above what fixed-μ routing reaches gets μ = 1.
     """
     frontier = fixed_mu_frontier(env.benchmark, env.head_fit, np.linspace(0.0, 1.0, grid), split="val")
-    n_val = int(env.benchmark.split_index("val").size)
+    val = env.benchmark.split_index("val")
+    binary = scores_are_binary(env.benchmark.scores[val])
     mus = []
     for tau in taus:
-        need = one_sided_margin(float(tau), effective_sample_size(n_val), confidence)
-        meets = np.flatnonzero(frontier["accuracy"] >= need)
-        mus.append(float(frontier["mu"][meets[0]]) if meets.size else 1.0)
+        if confidence is None:
+            meets = np.flatnonzero(frontier["accuracy"] >= float(tau))
+            mus.append(float(frontier["mu"][meets[0]]) if meets.size else 1.0)
+            continue
+        choice = certify(frontier["accuracy"][::-1], float(tau), val.size, confidence, val.size, binary=binary)
+        mus.append(float(frontier["mu"][::-1][choice.position]) if choice.certified else 1.0)
     return np.array(mus)
 
 
 def run_demo(taus: Sequence[float] = DEFAULT_TAUS, *, confidence: float | None = DEFAULT_CONFIDENCE, train_agent: bool = True,
              timesteps: int | None = None, seed: int = 0, out_dir: str | Path | None = None,
-             progress_bar: bool = False) -> list[dict[str, float]]:
+             progress_bar: bool = False, models: Sequence[str] | str | None = None,
+             exclude_models: Sequence[str] | str | None = None) -> list[dict[str, float]]:
     """Train (unless ``train_agent=False``) and measure both routers on the test split of ``seed``.
+
+    ``models`` / ``exclude_models`` restrict the synthetic benchmark to a model subset (both routers
+    and the training use it).
 
     Returns:
         One row per τ with ``tau``, ``fixed_mu``, ``fixed_accuracy``, ``fixed_usd_per_1k`` and, when
         trained, ``proteus_accuracy``, ``proteus_usd_per_1k``, ``proteus_mu`` (realized, on test).
     """
-    env = gym.make("Proteus-Synthetic-v0", split="test", split_seed=seed).unwrapped
+    subset = {key: value for key, value in (("models", models), ("exclude_models", exclude_models)) if value is not None}
+    env = gym.make("Proteus-Synthetic-v0", split="test", split_seed=seed, **subset).unwrapped
     bench, fit = env.benchmark, env.head_fit
     test = bench.split_index("test")
     mus = calibrate_fixed_mu(env, taus, confidence=confidence)
     router = None
     if train_agent:
         out = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="proteus_demo_"))
-        train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=progress_bar)
+        train(out_dir=out, seed=seed, timesteps=timesteps, progress_bar=progress_bar, **subset)
         router = ProteusRouter.load(out)
     rows = []
     for tau, mu in zip(taus, mus, strict=True):
@@ -111,6 +123,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fixed-mu-only", action="store_true", help="skip training; show the fixed-μ router only")
     parser.add_argument("--out", default=None, help="keep the trained artifact here (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=0)
+    add_model_arguments(parser)
     parser.set_defaults(handler=_run)
 
 
@@ -119,7 +132,7 @@ def _run(args: argparse.Namespace) -> int:
         check_tau(tau, "--taus")
     confidence = parse_confidence(args.confidence)
     rows = run_demo(args.taus, confidence=confidence, train_agent=not args.fixed_mu_only, timesteps=args.timesteps, seed=args.seed,
-                    out_dir=args.out, progress_bar=True)
+                    out_dir=args.out, progress_bar=True, **model_subset(args))
     margin = "no margin" if confidence is None else f"a {confidence:.0%} one-sided margin"
     print(f"\nProteus-Synthetic-v0, seed {args.seed}: realized accuracy and cost on the whole test split "
           f"(routers calibrated on validation, {margin})")

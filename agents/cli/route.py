@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from agents.cli.data import add_model_arguments, model_subset
+from agents.proteus.artifact import check_model_subset
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 from proteus_env._validation import parse_confidence
 
@@ -21,6 +23,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
                         help="one-sided confidence level at which τ should hold, e.g. 0.95 (--margin is an alias)")
     parser.add_argument("--embeddings", default=None, help=".npy file of (n, d) embeddings (with --tokens)")
     parser.add_argument("--tokens", default=None, help=".npy file of (n,) prompt lengths")
+    add_model_arguments(parser)  # may only restate the router's own models (a router routes between those)
     parser.add_argument("prompts", nargs="*", help="prompts (routers trained on a benchmark with a text encoder)")
     parser.set_defaults(handler=_run)
 
@@ -46,6 +49,8 @@ def load_array(path: str, flag: str) -> np.ndarray:
 def _run(args: argparse.Namespace) -> int:
     confidence = parse_confidence(args.confidence)
     router = ProteusRouter.load(args.router)
+    subset = model_subset(args)
+    check_model_subset(list(router.head.models), subset.get("models"), subset.get("exclude_models"), router=args.router)
     if args.embeddings:
         if not args.tokens:
             raise ValueError("--embeddings needs --tokens (a .npy file of prompt lengths).")
@@ -57,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnreachableTargetWarning)  # reported in the output instead
         result = router.route(queries, args.tau, prompt_tokens=tokens, confidence=confidence)
-    reach = "" if result.reachable else f"  UNREACHABLE: above the {router.calibration.max_reachable:.3f} reached on validation"
+    reach = "" if result.reachable else f"  UNREACHABLE: {router.unreachable_reason(result.tau, confidence)}"
     level = "" if confidence is None else f" at {confidence:.0%} confidence"
     print(f"tau={result.tau:.3f}{level} (policy input {result.tau_input:.3f}){reach}")
     print(f"{'#':>4} {'model':36s} {'mu':>6} {'p_hat':>6} {'USD':>10}")

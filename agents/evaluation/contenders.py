@@ -23,6 +23,7 @@ from agents.evaluation.result import TAU_INDEPENDENT, RouteFn
 from agents.proteus.artifact import MODEL_ZIP, Artifact, is_artifact, read_artifact
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 from proteus_env.benchmark import Benchmark
+from proteus_env.loading import recorded_loader_kwargs
 from proteus_env.routing_head import HeadFit, RoutingHead
 
 
@@ -35,11 +36,17 @@ class RouterArtifact:
         path: The artifact directory.
         seed: The split seed the router was trained on.
         benchmark: Benchmark name for :func:`proteus_env.load_benchmark`.
-        data_path: Data file of a real benchmark (``None`` for the synthetic one).
-        benchmark_kwargs: Further loader arguments.
+        data_path: Always ``None``: a file named by the artifact is never read (the caller passes
+            ``data_path`` / ``--data``; the fingerprint check then refuses other data).
+        benchmark_kwargs: Loader arguments that only describe the data
+            (:func:`proteus_env.loading.recorded_loader_kwargs`), with ``models`` set to the
+            artifact's models when it was trained on a model subset.
         fingerprint: The benchmark fingerprint recorded at training time.
         verified: The artifact as :func:`~agents.proteus.artifact.read_artifact` read it (every
             file checked against the manifest).
+        recorded_data_path: The data file the artifact names (for messages only; never read).
+        ignored_options: Recorded options that were not used because they would widen trust
+            (``data_path``, ``trust_pickle``, ``cache_dir``, ...) or are unknown.
     """
 
     path: Path
@@ -49,10 +56,17 @@ class RouterArtifact:
     benchmark_kwargs: dict[str, Any]
     fingerprint: str
     verified: Artifact = dataclasses.field(repr=False, compare=False)
+    recorded_data_path: str | None = dataclasses.field(default=None, compare=False)
+    ignored_options: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @classmethod
     def read(cls, path: str | Path) -> RouterArtifact:
         """Read and verify one artifact; the loader arguments come from ``benchmark.json`` (``config.yaml`` as a fallback).
+
+        Nothing read from the artifact turns on trust: its ``data_path``, ``trust_pickle``,
+        ``cache_dir`` and other such options are ignored (see ``ignored_options``); only options
+        that describe the data are kept, and the recorded fingerprint decides whether the data
+        the caller supplies is the data the router was trained on.
 
         Raises:
             FileNotFoundError: If the directory is not a ``proteus train`` artifact or a listed file is missing.
@@ -61,17 +75,25 @@ class RouterArtifact:
         verified = read_artifact(path)
         identity = verified.identity
         env_kwargs = dict(identity.get("env_kwargs") or {})
-        config_env = dict((verified.config or {}).get("env_kwargs") or {})
+        config_env = (verified.config or {}).get("env_kwargs")
+        config_env = dict(config_env) if isinstance(config_env, dict) else {}
         name = env_kwargs.get("benchmark")
         if not isinstance(name, str):
             name = config_env.get("benchmark") if isinstance(config_env.get("benchmark"), str) else identity.get("name")
         if not isinstance(name, str):
             raise ValueError(f"{verified.path / 'benchmark.json'} names no benchmark.")
         data_path = env_kwargs.get("data_path", config_env.get("data_path"))
-        kwargs = env_kwargs.get("benchmark_kwargs", config_env.get("benchmark_kwargs")) or {}
-        return cls(path=verified.path, seed=verified.split_seed, benchmark=name.lower(),
-                   data_path=None if data_path is None else str(data_path), benchmark_kwargs=dict(kwargs),
-                   fingerprint=str(verified.benchmark["fingerprint"]), verified=verified)
+        recorded = env_kwargs.get("benchmark_kwargs", config_env.get("benchmark_kwargs")) or {}
+        kwargs, ignored = recorded_loader_kwargs(recorded, source=str(verified.path / "benchmark.json"))
+        if data_path is not None:
+            ignored.insert(0, "data_path")
+        subset = [env_kwargs.get(k, config_env.get(k)) for k in ("models", "exclude_models")]
+        if verified.dropped_models or any(subset) or kwargs.keys() & {"models", "exclude_models"}:
+            kwargs.pop("exclude_models", None)
+            kwargs["models"] = verified.models  # the manifest's list, checked against the head and the policy
+        return cls(path=verified.path, seed=verified.split_seed, benchmark=name.lower(), data_path=None, benchmark_kwargs=kwargs,
+                   fingerprint=str(verified.benchmark["fingerprint"]), verified=verified,
+                   recorded_data_path=None if data_path is None else str(data_path), ignored_options=tuple(ignored))
 
 
 def find_artifacts(paths: str | Path | Sequence[str | Path]) -> list[RouterArtifact]:
@@ -177,15 +199,17 @@ class Contender:
 
 
 def baseline_contenders(bench: Benchmark, fit: HeadFit, confidences: Sequence[float | None], *, seed: int,
-                        predictive: bool) -> dict[str, Contender]:
+                        predictive: bool, deploy_queries: int | None = None) -> dict[str, Contender]:
     """Every baseline of :func:`~agents.baselines.make_baselines`, once per confidence level.
 
     Routers without calibration (oracle, fixed, random) do not depend on the confidence and
-    appear once.
+    appear once. ``deploy_queries`` is the size of the served sample each certified floor is about
+    (the evaluation passes the test split's size).
     """
     out: dict[str, Contender] = {}
     for confidence in confidences:
-        routers = make_baselines(bench, fit, CalibrationSettings(confidence=confidence), seed=seed, predictive=predictive)
+        settings = CalibrationSettings(confidence=confidence, deploy_queries=deploy_queries)
+        routers = make_baselines(bench, fit, settings, seed=seed, predictive=predictive)
         for name, router in routers.items():
             if name in out:
                 continue
@@ -200,8 +224,10 @@ def baseline_contenders(bench: Benchmark, fit: HeadFit, confidences: Sequence[fl
 
 
 def proteus_contenders(artifact: RouterArtifact, bench: Benchmark, fit: HeadFit, confidences: Sequence[float | None], *,
-                       seed: int) -> dict[str, Contender]:
+                       seed: int, deploy_queries: int | None = None) -> dict[str, Contender]:
     """The trained router of ``artifact``: raw (``proteus_raw``) and calibrated once per confidence level.
+
+    ``deploy_queries`` is the size of the served sample each certified floor is about.
 
     Raises:
         ValueError: If the artifact's routing head differs from ``fit``'s (see :func:`check_head_matches`).
@@ -215,7 +241,7 @@ def proteus_contenders(artifact: RouterArtifact, bench: Benchmark, fit: HeadFit,
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UnreachableTargetWarning)  # unreachable τ is reported as a missed floor
                 result = router.route_observations(fit.p_hat[rows], fit.cost_hat[rows], tau, calibrated=calibrated,
-                                                   confidence=confidence, query=query)
+                                                   confidence=confidence, deploy_queries=deploy_queries, query=query)
             return result.indices.astype(np.int64), result.mu
 
         return route

@@ -226,9 +226,10 @@ def _prepare_seed(seed: int, settings: EvalSettings, artifact: RouterArtifact | 
                 f"{bench.fingerprint()}: other data or another split. Evaluate it on the benchmark it was trained on.")
         head_config = artifact.verified.head.config
     fit = fit_routing_head(bench, seed=seed, config=head_config)
-    contenders = baseline_contenders(bench, fit, settings.confidences, seed=seed, predictive=settings.predictive)
+    served = int(bench.split_index("test").size)  # the floors are on the realized accuracy of the test split
+    contenders = baseline_contenders(bench, fit, settings.confidences, seed=seed, predictive=settings.predictive, deploy_queries=served)
     if artifact is not None:
-        contenders.update(proteus_contenders(artifact, bench, fit, settings.confidences, seed=seed))
+        contenders.update(proteus_contenders(artifact, bench, fit, settings.confidences, seed=seed, deploy_queries=served))
     test = bench.split_index("test")
     scores, costs = bench.scores[test], bench.costs[test]
     references = reference_outcomes(scores, costs, best_fixed=contenders["best_fixed"].router.model_index,

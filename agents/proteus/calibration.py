@@ -3,8 +3,10 @@
 The policy is conditioned on τ, but what it achieves at input τ is measured, not assumed: for a
 grid of τ inputs the deterministic policy's realized accuracy (and cost) on the validation split is
 recorded once after training. Serving a request τ then uses the smallest τ input whose
-(monotonized) validation accuracy reaches τ, or, at a chosen one-sided ``confidence`` level, τ
-raised by the statistical margin of :func:`proteus_env.metrics.one_sided_margin`.
+(monotonized) validation accuracy reaches τ (a point estimate), or, at a chosen ``confidence``
+level, the τ input certified by Learn-then-Test with exact finite-sample bounds
+(:mod:`proteus_env.guarantees`): the served queries' realized accuracy is then ≥ τ with
+probability ≥ ``confidence``, as long as validation and served queries are exchangeable.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from proteus_env.env import ProteusRoutingEnv
-from proteus_env.metrics import effective_sample_size, one_sided_margin
+from proteus_env.guarantees import Certificate, certified_threshold, certify, scores_are_binary
 from proteus_env.policy_eval import accuracy_at_taus, validation_halves
 
 #: τ inputs measured on validation by default (``TrainConfig.calibration_points``).
@@ -34,6 +36,8 @@ class TauCalibration:
         val_accuracy: ``(G,)`` realized validation accuracy at each input.
         val_usd_per_1k: ``(G,)`` validation USD per 1K queries at each input.
         n_val: Validation queries behind each figure.
+        binary: Whether every validation score is 0 or 1 (then the exact binomial bounds apply;
+            otherwise the Hoeffding–Bentkus ones for scores in [0, 1]).
 
     Raises:
         ValueError: On non-finite values, τ inputs outside [0, 1] or decreasing, accuracies
@@ -44,6 +48,7 @@ class TauCalibration:
     val_accuracy: np.ndarray
     val_usd_per_1k: np.ndarray
     n_val: int
+    binary: bool = False
 
     def __post_init__(self) -> None:
         """Check the values (raises ``ValueError`` naming the field)."""
@@ -70,6 +75,9 @@ class TauCalibration:
         for name, array in arrays.items():
             object.__setattr__(self, name, array)
         object.__setattr__(self, "n_val", int(self.n_val))
+        if not isinstance(self.binary, (bool, np.bool_)):
+            raise ValueError(f"`binary` must be true or false, got {self.binary!r}.")
+        object.__setattr__(self, "binary", bool(self.binary))
 
     @functools.cached_property
     def monotone_accuracy(self) -> np.ndarray:
@@ -81,19 +89,29 @@ class TauCalibration:
         """The highest validation accuracy over all τ inputs."""
         return float(self.val_accuracy.max())
 
-    def required_accuracy(self, tau: float, confidence: float | None = None, deploy_queries: int | None = None) -> float:
-        """Validation accuracy needed for target ``tau`` (``tau`` itself without a ``confidence``).
+    def certificate(self, tau: float, confidence: float, deploy_queries: int | None = None) -> Certificate:
+        """What a τ input's validation accuracy must reach so that τ holds at ``confidence``.
 
-        With a ``confidence``, the margin covers the noise of the validation estimate and of a
-        deployment sample of ``deploy_queries`` (default: as many as validation) together
-        (:func:`proteus_env.metrics.effective_sample_size`), exactly as the calibrated baselines do.
+        The floor is on the realized accuracy of ``deploy_queries`` served queries (default: as
+        many as validation), with probability ``confidence`` (:mod:`proteus_env.guarantees`).
         """
+        n_deploy = self.n_val if deploy_queries is None else int(deploy_queries)
+        return certified_threshold(float(tau), self.n_val, 1.0 - float(confidence), n_deploy, binary=self.binary)
+
+    def required_accuracy(self, tau: float, confidence: float | None = None, deploy_queries: int | None = None) -> float:
+        """Validation accuracy a τ input needs for target ``tau`` (``tau`` itself without a ``confidence``)."""
         if confidence is None:
             return float(tau)
-        return one_sided_margin(float(tau), effective_sample_size(self.n_val, deploy_queries), confidence)
+        return self.certificate(tau, confidence, deploy_queries).threshold
 
     def input_for(self, tau: np.ndarray | float, confidence: float | None = None, deploy_queries: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Policy τ inputs for requested targets, and whether each target is reachable.
+
+        Without a ``confidence`` (a point estimate, no guarantee): the smallest τ input whose
+        monotonized validation accuracy reaches τ. With one: Learn-then-Test fixed-sequence testing
+        over the τ inputs from the highest (most accurate) down, each needing the certified
+        threshold; the lowest input before the first failure serves τ with probability
+        ``confidence`` (:func:`proteus_env.guarantees.certify`).
 
         Returns:
             ``(tau_input, reachable)``: unreachable targets get the τ input with the highest
@@ -101,13 +119,20 @@ class TauCalibration:
         """
         taus = np.atleast_1d(np.asarray(tau, dtype=np.float64))
         monotone = self.monotone_accuracy
+        most_accurate = self.tau_inputs[int(np.argmax(self.val_accuracy))]
+        descending = self.val_accuracy[::-1]  # fixed order: the highest τ input first
         inputs = np.empty_like(taus)
         reachable = np.empty(taus.shape, dtype=bool)
         for i, value in enumerate(taus):
-            need = self.required_accuracy(value, confidence, deploy_queries)
-            meets = np.flatnonzero(monotone >= need)
-            reachable[i] = meets.size > 0
-            inputs[i] = self.tau_inputs[meets[0]] if meets.size else self.tau_inputs[int(np.argmax(self.val_accuracy))]
+            if confidence is None:
+                meets = np.flatnonzero(monotone >= value)
+                reachable[i] = meets.size > 0
+                inputs[i] = self.tau_inputs[meets[0]] if meets.size else most_accurate
+                continue
+            n_deploy = self.n_val if deploy_queries is None else int(deploy_queries)
+            choice = certify(descending, float(value), self.n_val, confidence, n_deploy, binary=self.binary)
+            reachable[i] = choice.certified
+            inputs[i] = self.tau_inputs[-1 - choice.position] if choice.certified else most_accurate
         return inputs, reachable
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,8 +156,9 @@ class TauCalibration:
         if missing:
             raise ValueError(f"{source}: missing {missing}.")
         try:
+            # Calibrations written before `binary` was recorded are treated as fractional (the safe side).
             return cls(tau_inputs=data["tau_inputs"], val_accuracy=data["val_accuracy"], val_usd_per_1k=data["val_usd_per_1k"],
-                       n_val=data["n_val"])
+                       n_val=data["n_val"], binary=data.get("binary", False))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{source}: {exc}") from None
 
@@ -170,4 +196,5 @@ def fit_tau_calibration(model: Any, val_env: ProteusRoutingEnv, *, n_points: int
         return model.predict(obs, deterministic=True)[0]
 
     result = accuracy_at_taus(policy, val_env.benchmark, val_env.head_fit, rows, inputs, lambdas, include_query=val_env.include_query)
-    return TauCalibration(tau_inputs=inputs, val_accuracy=result["accuracy"], val_usd_per_1k=result["usd_per_1k"], n_val=int(rows.size))
+    return TauCalibration(tau_inputs=inputs, val_accuracy=result["accuracy"], val_usd_per_1k=result["usd_per_1k"], n_val=int(rows.size),
+                          binary=scores_are_binary(val_env.benchmark.scores[rows]))

@@ -179,10 +179,8 @@ class ProteusRouter:
                 self._calibrated_inputs[key] = (float(inputs[0]), bool(reachable[0]))
             tau_input, ok = self._calibrated_inputs[key]
             if not ok:
-                warnings.warn(
-                    f"τ={tau:.3f} is above what this router reached on validation (max {self.calibration.max_reachable:.3f}"
-                    f"{'' if confidence is None else f' at {confidence:.0%} confidence'}); routing at its most accurate setting.",
-                    UnreachableTargetWarning, stacklevel=2)
+                warnings.warn(self.unreachable_reason(tau, confidence, deploy_queries) + "; routing at its most accurate setting.",
+                              UnreachableTargetWarning, stacklevel=2)
         else:
             tau_input, ok = tau, tau <= self.calibration.max_reachable
         obs = batch_observations(p_hat, cost_hat, tau_input, float(self.lambda_for(tau_input)), query)
@@ -194,6 +192,18 @@ class ProteusRouter:
                              expected_accuracy=p_hat[np.arange(indices.size), indices].astype(np.float64),
                              expected_cost=cost_hat[np.arange(indices.size), indices].astype(np.float64),
                              tau=tau, tau_input=tau_input, reachable=ok)
+
+    def unreachable_reason(self, tau: float, confidence: float | None = None, deploy_queries: int | None = None) -> str:
+        """Why τ is not reachable: the validation accuracy it needs and the best one the policy reached."""
+        best = self.calibration.max_reachable
+        if confidence is None:
+            return f"τ={tau:.3f} is above the best validation accuracy this router reached ({best:.3f})"
+        certificate = self.calibration.certificate(tau, confidence, deploy_queries)
+        need = "no validation accuracy" if not certificate.certifiable else f"validation accuracy ≥ {certificate.threshold:.3f}"
+        top = self.calibration.val_accuracy[-1]
+        return (f"τ={tau:.3f} cannot be certified at {confidence:.0%} confidence for {certificate.n_deploy} served queries: that needs "
+                f"{need} from the most accurate τ input down ({self.calibration.n_val} validation queries); the highest input "
+                f"reached {top:.3f} and the best any input reached {best:.3f}")
 
     def policy_actions(self, observations: dict[str, np.ndarray], *, deterministic: bool = True) -> np.ndarray:
         """The policy's actions for a batch of observations, ``(n, action_dim)`` in [0, 1].

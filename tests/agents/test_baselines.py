@@ -24,6 +24,7 @@ from agents.baselines import (
 )
 from proteus_env import fit_routing_head, make_synthetic_benchmark
 from proteus_env import metrics as M
+from proteus_env.guarantees import certified_threshold
 
 # Inside every calibrated router's reach on the validation split of this benchmark (the cheapest
 # model scores ~0.30 there; the weakest router, MLP, tops out near 0.74).
@@ -80,7 +81,7 @@ def test_every_calibrated_router_shares_one_constructor_contract(bench, fit, cls
     settings = CalibrationSettings(confidence=0.9, deploy_queries=1000)
     router = cls(bench, fit, settings)
     assert router.settings is settings and router.confidence == 0.9
-    assert router.margin_sample_size == settings.sample_size(bench.split_index("val").size)
+    assert router.target(0.5) == settings.threshold(0.5, bench.split_index("val").size, binary=router.binary_scores)
     assert router.name.endswith("[confidence=0.9]")
     plain = cls(bench, fit)
     assert plain.confidence is None and plain.settings == CalibrationSettings() and "[" not in plain.name
@@ -136,21 +137,34 @@ def test_calibration_meets_tau_on_validation_by_construction(bench, routers, nam
 
 
 @pytest.mark.parametrize("name", ["zero_router[confidence=0.95]", "carrot[confidence=0.95]", "omnirouter[confidence=0.95]"])
-def test_confidence_calibrates_to_the_one_sided_bound(bench, confident_routers, name):
+def test_confidence_calibrates_to_the_certified_threshold(bench, confident_routers, name):
     router = confident_routers[name]
-    n = bench.split_index("val").size // 2  # validation and deployment noise together (n_deploy = n_val)
-    assert router.margin_sample_size == n
+    n = bench.split_index("val").size  # n_deploy = n_val by default
     for tau in (0.4, 0.6):
         cal = router.calibrate(tau)
-        assert cal.target == pytest.approx(tau + 1.6448536269514722 * math.sqrt(tau * (1 - tau) / n))
+        assert cal.target == certified_threshold(tau, n, 0.05, n, binary=router.binary_scores).threshold
         accuracy, _ = _outcome(bench, "val", router.route(bench.split_index("val"), tau))
         assert cal.feasible and accuracy >= cal.target > tau
+        # Wider than the old normal approximation: exact bounds, and δ split between validation and deployment.
+        assert cal.target > tau + 1.6448536269514722 * math.sqrt(tau * (1 - tau) / (n / 2))
 
 
-def test_deploy_queries_sets_the_margin_sample_size(bench, fit):
-    router = CarrotRouter(bench, fit, CalibrationSettings(confidence=0.9, deploy_queries=10_000_000))
-    assert router.margin_sample_size == bench.split_index("val").size - 1  # 1/(1/599 + 1e-7) = 598.96…
-    assert router.target(0.5) == M.one_sided_margin(0.5, router.margin_sample_size, 0.9)
+def test_deploy_queries_sets_the_size_of_the_served_sample(bench, fit):
+    small = CarrotRouter(bench, fit, CalibrationSettings(confidence=0.9, deploy_queries=100))
+    large = CarrotRouter(bench, fit, CalibrationSettings(confidence=0.9, deploy_queries=10_000_000))
+    assert small.target(0.5) > large.target(0.5) > 0.5
+    n = bench.split_index("val").size
+    assert large.target(0.5) == certified_threshold(0.5, n, 0.1, 10_000_000, binary=large.binary_scores).threshold
+
+
+def test_certified_choice_is_a_fixed_sequence_from_the_accurate_end(bench, confident_routers):
+    carrot = confident_routers["carrot[confidence=0.95]"]
+    accuracy, _ = carrot.validation_curve()
+    for tau in (0.4, 0.6):
+        cal = carrot.calibrate(tau)
+        index = int(np.flatnonzero(TRADEOFF_GRID == cal.value)[0])
+        assert (accuracy[: index + 1] >= cal.target).all()  # every setting from m = 0 to the chosen one passed
+        assert index + 1 == accuracy.size or accuracy[index + 1] < cal.target  # and the next one failed
 
 
 def test_carrot_m_is_the_cheapest_grid_setting_and_monotone(routers):

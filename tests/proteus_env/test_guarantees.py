@@ -87,3 +87,13 @@ def test_bad_arguments_name_the_argument():
 def test_scores_are_binary():
     assert scores_are_binary(np.array([[0.0, 1.0], [1.0, 1.0]]))
     assert not scores_are_binary(np.array([0.0, 0.25, 1.0]))
+
+
+def test_certify_returns_the_cheapest_certified_setting_and_its_threshold():
+    from proteus_env.guarantees import certify
+
+    accuracy = np.array([0.80, 0.78, 0.74, 0.70, 0.60])  # most accurate first
+    choice = certify(accuracy, 0.7, 2000, 0.95, 2000, binary=True)
+    assert choice.certified and accuracy[choice.position] >= choice.certificate.threshold
+    assert choice.position == 2 and choice.certificate.delta == pytest.approx(0.05)
+    assert not certify(accuracy, 0.79, 2000, 0.95, 2000, binary=True).certified

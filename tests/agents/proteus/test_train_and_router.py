@@ -75,9 +75,14 @@ def test_fast_policy_path_equals_sb3_predict(artifact):
 def test_router_flags_unreachable_targets(artifact):
     router = ProteusRouter.load(artifact[0])
     p_hat = np.full((4, 11), 0.5, np.float32)
-    with pytest.warns(UnreachableTargetWarning, match="above what this router reached"):
+    with pytest.warns(UnreachableTargetWarning, match="above the best validation accuracy this router reached"):
         result = router.route_observations(p_hat, p_hat, 0.99)
     assert not result.reachable
+    with pytest.warns(UnreachableTargetWarning) as caught:  # the message says what was needed and what was reached
+        router.route_observations(p_hat, p_hat, 0.99, confidence=0.95)
+    message = str(caught[0].message)
+    best = router.calibration.max_reachable
+    assert "cannot be certified at 95% confidence" in message and f"best any input reached {best:.3f}" in message
     reachable = router.route_observations(p_hat, p_hat, float(router.calibration.val_accuracy.min()))
     assert reachable.reachable
 
