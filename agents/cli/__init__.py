@@ -34,6 +34,7 @@ SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("route", "agents.cli.route"),
     ("eval", "agents.cli.eval"),
     ("data", "agents.cli.data"),
+    ("serve", "agents.cli.serve"),
 )
 
 
