@@ -1,20 +1,24 @@
-"""The agent issue's targets, measured in one run: compliance, cost against CARROT, speed.
+"""The trained router against the strongest non-RL competitors, seed by seed (issues 3, 14 and 17).
 
-For each seed (the seed changes the split, the routing head's folds and the training):
+For each split seed (the seed changes the split, the routing head's folds and the training):
 
-1. train the PROTEUS agent on ``Proteus-Synthetic-v0`` with the default config;
-2. build a 9-point τ grid over the feasible range, from the validation accuracy of the cheapest
-   model to the highest τ that a validation-calibrated CARROT (same p̂, same per-query ĉ, same
-   margin) can still certify; validation data only, nothing is chosen on test;
-3. route the whole test split at every τ with PROTEUS (validation-calibrated τ map) and with
-   CARROT, both with the 95 % one-sided margin and without one (raw);
-4. report realized test accuracy and USD per 1K queries per τ.
+1. train the PROTEUS agent with the default config (or ``--set`` overrides) on the benchmark;
+2. build a 9-point τ grid from the cheapest model's validation accuracy to the highest τ that a
+   certified CARROT can serve (validation data only; nothing is chosen on test);
+3. route the whole test split at every τ with PROTEUS, with CARROT and with the fixed-μ router,
+   all three on the same p̂ and per-query ĉ and certified the same way: the floor on the test
+   split's realized accuracy holds with probability ``--confidence`` (Learn-then-Test,
+   :mod:`proteus_env.guarantees`);
+4. report per seed: the τ-span (0 = τ-blind, 1 = the whole achievable range), the accuracy range
+   the router can reach on validation, the floors met, the cost against CARROT and the fixed-μ
+   router (pooled over the grid, and the worst single target), and the training wall time.
 
-Then: training wall time per seed, PPO steps/s with BetaActorCriticPolicy against
-MultiInputPolicy in this run, ``ProteusRouter`` batched decisions per second with the observations
-given, and single-query latency.
+The summary gives the distribution over seeds (median and worst seed), never the best run.
 
-    python benchmarks/agent_targets.py --seeds 0 1 2 3 4 [--timesteps N] [--set ppo.learning_rate=0.001]
+    python benchmarks/agent_targets.py --seeds 10-29
+    python benchmarks/agent_targets.py --seeds 0-4 --models gpt-4-1106-preview,zero-one-ai/Yi-34B-Chat
+    python benchmarks/agent_targets.py --benchmark routerbench --data ../shared/data/routerbench/routerbench_0shot_sample365.csv --seeds 0-9
+    python benchmarks/agent_targets.py --speed-only ARTIFACT     # PPO steps/s, batched and single-query routing
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import json
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -31,54 +36,137 @@ import torch
 from stable_baselines3 import PPO
 
 from agents.baselines import CalibrationSettings, CarrotRouter, cheapest_router
+from agents.proteus.collapse import CollapsedPolicyWarning
 from agents.proteus.policies import BetaActorCriticPolicy
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 from agents.proteus.train import apply_override, load_config, train
 from proteus_env.env import ProteusRoutingEnv
+from proteus_env.guarantees import certify, scores_are_binary
+from proteus_env.routing_head import fixed_mu_frontier
 
-CONFIDENCE = 0.95
+ENV_IDS = {"synthetic": "Proteus-Synthetic-v0", "routerbench": "Proteus-RouterBench-v0", "sprout": "Proteus-SPROUT-v0"}
+
+
+def parse_seeds(items: list[str]) -> list[int]:
+    """``["10-29"]`` or ``["0", "1", "5-7"]`` -> the seeds."""
+    seeds: list[int] = []
+    for item in items:
+        for part in str(item).split(","):
+            low, _, high = part.partition("-")
+            seeds.extend(range(int(low), int(high or low) + 1))
+    return seeds
 
 
 def tau_grid(carrot: CarrotRouter, cheapest_val_accuracy: float, n: int = 9) -> np.ndarray:
-    """From the cheapest model's validation accuracy to the highest τ CARROT certifies with the margin."""
+    """From the cheapest model's validation accuracy to the highest τ the certified CARROT serves."""
     accuracy, _ = carrot.validation_curve()
-    best = float(np.max(accuracy))
-    candidates = np.arange(cheapest_val_accuracy, best, 0.001)
-    certified = [t for t in candidates if carrot.target(float(t)) <= best]
-    high = max(certified) if certified else best
-    return np.linspace(cheapest_val_accuracy, high, n)
+    candidates = np.arange(cheapest_val_accuracy, float(np.max(accuracy)), 0.001)
+    certified = [t for t in candidates if carrot.calibrate(float(t)).feasible]
+    return np.linspace(cheapest_val_accuracy, max(certified) if certified else cheapest_val_accuracy, n)
 
 
-def evaluate_seed(seed: int, config: dict, timesteps: int | None, out_root: Path) -> dict:
-    start = time.perf_counter()
-    result = train(config=config, out_dir=out_root / f"seed{seed}", seed=seed, timesteps=timesteps)
-    wall = time.perf_counter() - start
-    router = ProteusRouter.load(result.out_dir)
-    env = ProteusRoutingEnv(**{**gym.spec("Proteus-Synthetic-v0").kwargs, **config.get("env_kwargs", {}), "split_seed": seed, "split": "val"})
-    bench, fit = env.benchmark, env.head_fit
-    test, val = bench.splits["test"], bench.splits["val"]
-    carrot_margin = CarrotRouter(bench, fit, CalibrationSettings(confidence=CONFIDENCE))
-    carrot_raw = CarrotRouter(bench, fit)
-    cheap = cheapest_router(bench, fit)
-    cheap_val = float(bench.scores[val, cheap.route(val, 0.5)].mean())
-    taus = tau_grid(carrot_margin, cheap_val)
-    rows = []
+def fixed_mu_choices(bench, fit, taus: np.ndarray, confidence: float, n_deploy: int) -> list[tuple[float, bool]]:
+    """The certified fixed μ for each τ (fixed-sequence testing from μ = 1 down), like every calibrated router."""
+    frontier = fixed_mu_frontier(bench, fit, np.linspace(0.0, 1.0, 201), split="val")
+    val = bench.split_index("val")
+    binary = scores_are_binary(bench.scores[val])
+    out = []
     for tau in taus:
-        for label, conf, carrot in (("margin", CONFIDENCE, carrot_margin), ("raw", None, carrot_raw)):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UnreachableTargetWarning)
-                routed = router.route_observations(fit.p_hat[test], fit.cost_hat[test], float(tau), confidence=conf)
-            p_choice = routed.indices
-            c_choice = carrot.route(test, float(tau))
-            rows.append({
-                "seed": seed, "tau": float(tau), "variant": label,
-                "proteus_acc": float(bench.scores[test, p_choice].mean()),
-                "proteus_usd": 1000 * float(bench.costs[test, p_choice].mean()),
-                "proteus_mu": float(routed.mu.mean()),
-                "carrot_acc": float(bench.scores[test, c_choice].mean()),
-                "carrot_usd": 1000 * float(bench.costs[test, c_choice].mean()),
-            })
-    return {"seed": seed, "wall_s": wall, "train_wall_s": result.summary["wall_time_s"], "rows": rows, "router": router, "fit": fit, "test": test}
+        choice = certify(frontier["accuracy"][::-1], float(tau), val.size, confidence, n_deploy, binary=binary)
+        out.append((float(frontier["mu"][::-1][choice.position]) if choice.certified else 1.0, choice.certified))
+    return out
+
+
+def evaluate_seed(seed: int, env_id: str, config: dict[str, Any], args: argparse.Namespace, out_root: Path) -> dict[str, Any]:
+    """Train one seed and compare the three routers on its test split."""
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollapsedPolicyWarning)  # recorded in the summary and reported below
+        result = train(env_id, config=config, out_dir=out_root / f"seed{seed}", seed=seed, timesteps=args.timesteps, data_path=args.data)
+        router = ProteusRouter.load(result.out_dir)
+    wall = time.perf_counter() - start
+    env_kwargs = {**gym.spec(env_id).kwargs, **config.get("env_kwargs", {}), "split_seed": seed, "split": "val"}
+    if args.data:
+        env_kwargs["data_path"] = args.data
+    env = ProteusRoutingEnv(**env_kwargs)
+    bench, fit = env.benchmark, env.head_fit
+    test, val = bench.split_index("test"), bench.split_index("val")
+    settings = CalibrationSettings(confidence=args.confidence, deploy_queries=int(test.size))
+    carrot = CarrotRouter(bench, fit, settings)
+    cheap = cheapest_router(bench, fit)
+    taus = tau_grid(carrot, float(bench.scores[val, cheap.route(val, 0.5)].mean()))
+    fixed = fixed_mu_choices(bench, fit, taus, args.confidence, int(test.size))
+    rows = []
+    for tau, (mu, mu_ok) in zip(taus, fixed, strict=True):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UnreachableTargetWarning)
+            routed = router.route_observations(fit.p_hat[test], fit.cost_hat[test], float(tau), confidence=args.confidence,
+                                               deploy_queries=int(test.size))
+        c_choice = carrot.route(test, float(tau))
+        f_choice = fit.head.route(fit.p_hat[test], fit.cost_hat[test], mu)
+        row = {"seed": seed, "tau": float(tau), "proteus_reachable": bool(routed.reachable), "fixed_mu_reachable": mu_ok,
+               "carrot_reachable": bool(carrot.calibrate(float(tau)).feasible), "proteus_mu": float(routed.mu.mean())}
+        for name, choice in (("proteus", routed.indices), ("carrot", c_choice), ("fixed_mu", f_choice)):
+            row[f"{name}_acc"] = float(bench.scores[test, choice].mean())
+            row[f"{name}_usd"] = 1000 * float(bench.costs[test, choice].mean())
+        rows.append(row)
+    summary = result.summary
+    return {"seed": seed, "wall_s": wall, "train_wall_s": summary["wall_time_s"], "tau_span": summary.get("tau_span"),
+            "reachable": summary.get("reachable_accuracy"), "achievable": summary.get("achievable_accuracy"),
+            "collapsed": summary.get("collapsed"), "rows": rows, "router": router, "fit": fit, "test": test}
+
+
+def _seed_line(res: dict[str, Any]) -> str:
+    rows = res["rows"]
+    met = {name: sum(r[f"{name}_acc"] >= r["tau"] for r in rows) for name in ("proteus", "carrot", "fixed_mu")}
+    p = np.array([r["proteus_usd"] for r in rows])
+    c = np.array([r["carrot_usd"] for r in rows])
+    f = np.array([r["fixed_mu_usd"] for r in rows])
+    unreachable = sum(not r["proteus_reachable"] for r in rows)
+    low, high = res["reachable"]
+    return (f"{res['seed']:>4} {res['tau_span']:>5.2f} [{low:.3f}, {high:.3f}] {met['proteus']:>2}/{len(rows)} ({unreachable} unr.) "
+            f"{met['carrot']:>2}/{len(rows)} {met['fixed_mu']:>2}/{len(rows)}   {p.sum() / c.sum():>5.3f} {np.max(p / c):>5.2f}   "
+            f"{p.sum() / f.sum():>5.3f} {np.max(p / f):>5.2f}   {res['train_wall_s']:>5.0f}")
+
+
+def report(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Print the per-seed table and the distribution over seeds; return the figures."""
+    print(f"\n{'seed':>4} {'span':>5} {'reachable (val)':>16} {'PROTEUS met':>18} {'CARROT':>6} {'fixed-μ':>7}   "
+          f"{'vs CARROT':>11}   {'vs fixed-μ':>11}   {'train s':>7}")
+    print(f"{'':>4} {'':>5} {'':>16} {'':>18} {'':>6} {'':>7}   {'pool':>5} {'worst':>5}   {'pool':>5} {'worst':>5}")
+    for res in results:
+        print(_seed_line(res))
+    rows = [r for res in results for r in res["rows"]]
+    spans = np.array([res["tau_span"] for res in results], dtype=float)
+    ratio_c = np.array([sum(r["proteus_usd"] for r in res["rows"]) / sum(r["carrot_usd"] for r in res["rows"]) for res in results])
+    ratio_f = np.array([sum(r["proteus_usd"] for r in res["rows"]) / sum(r["fixed_mu_usd"] for r in res["rows"]) for res in results])
+    worst_c = np.array([max(r["proteus_usd"] / r["carrot_usd"] for r in res["rows"]) for res in results])
+    figures = {
+        "seeds": [res["seed"] for res in results],
+        "span_median": float(np.median(spans)), "span_worst": float(np.min(spans)), "seeds_span_ge_0.9": int((spans >= 0.9).sum()),
+        "met_proteus": float(np.mean([r["proteus_acc"] >= r["tau"] for r in rows])),
+        "met_carrot": float(np.mean([r["carrot_acc"] >= r["tau"] for r in rows])),
+        "met_fixed_mu": float(np.mean([r["fixed_mu_acc"] >= r["tau"] for r in rows])),
+        "met_proteus_where_certified": float(np.mean([r["proteus_acc"] >= r["tau"] for r in rows if r["proteus_reachable"]] or [np.nan])),
+        "unreachable_proteus": int(sum(not r["proteus_reachable"] for r in rows)),
+        "cost_vs_carrot_pooled": float(sum(r["proteus_usd"] for r in rows) / sum(r["carrot_usd"] for r in rows)),
+        "cost_vs_carrot_seed_median": float(np.median(ratio_c)), "cost_vs_carrot_seed_worst": float(np.max(ratio_c)),
+        "cost_vs_carrot_worst_target": float(np.max(worst_c)),
+        "cost_vs_fixed_mu_pooled": float(sum(r["proteus_usd"] for r in rows) / sum(r["fixed_mu_usd"] for r in rows)),
+        "cost_vs_fixed_mu_seed_median": float(np.median(ratio_f)), "cost_vs_fixed_mu_seed_worst": float(np.max(ratio_f)),
+        "train_wall_s_median": float(np.median([res["train_wall_s"] for res in results])),
+    }
+    print(f"\nover {len(results)} seeds: span median {figures['span_median']:.2f}, worst {figures['span_worst']:.2f} "
+          f"({figures['seeds_span_ge_0.9']} seeds >= 0.9)")
+    print(f"floors met: PROTEUS {figures['met_proteus']:.1%} ({figures['unreachable_proteus']} targets it declared uncertifiable; "
+          f"{figures['met_proteus_where_certified']:.1%} of the others), CARROT {figures['met_carrot']:.1%}, "
+          f"fixed-μ {figures['met_fixed_mu']:.1%}")
+    print(f"cost vs CARROT: pooled {figures['cost_vs_carrot_pooled']:.3f}, per seed median {figures['cost_vs_carrot_seed_median']:.3f}, "
+          f"worst seed {figures['cost_vs_carrot_seed_worst']:.3f}, worst single target {figures['cost_vs_carrot_worst_target']:.2f}")
+    print(f"cost vs fixed-μ: pooled {figures['cost_vs_fixed_mu_pooled']:.3f}, per seed median {figures['cost_vs_fixed_mu_seed_median']:.3f}, "
+          f"worst seed {figures['cost_vs_fixed_mu_seed_worst']:.3f}")
+    print(f"training wall time: median {figures['train_wall_s_median']:.0f} s")
+    return figures
 
 
 def speed(router: ProteusRouter, fit, test: np.ndarray, env_id: str = "Proteus-Synthetic-v0") -> dict:
@@ -112,49 +200,43 @@ def speed(router: ProteusRouter, fit, test: np.ndarray, env_id: str = "Proteus-S
     return out
 
 
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", nargs="+", default=["0-4"], help="split seeds: 10-29, or 0 1 2, or 0-4,7")
+    parser.add_argument("--benchmark", choices=sorted(ENV_IDS), default="synthetic")
+    parser.add_argument("--data", default=None, help="data file of a real benchmark")
+    parser.add_argument("--models", default=None, help="comma-separated model subset, e.g. gpt-4-1106-preview,zero-one-ai/Yi-34B-Chat")
+    parser.add_argument("--confidence", type=float, default=0.95, help="probability with which each certified floor must hold")
     parser.add_argument("--timesteps", type=int, default=None, help="default: the config's n_timesteps")
-    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--out", default="artifacts/agent_targets")
     parser.add_argument("--speed-only", default=None, metavar="ARTIFACT", help="only the speed figures, with this trained artifact")
     args = parser.parse_args()
-    config = load_config("Proteus-Synthetic-v0")
+    env_id = ENV_IDS[args.benchmark]
+    config = load_config(env_id)
     if args.speed_only:
         router = ProteusRouter.load(args.speed_only)
         seed = int(json.loads((Path(args.speed_only) / "benchmark.json").read_text())["env_kwargs"]["split_seed"])
-        env = ProteusRoutingEnv(**{**gym.spec("Proteus-Synthetic-v0").kwargs, **config.get("env_kwargs", {}), "split_seed": seed})
-        for key, value in speed(router, env.head_fit, env.benchmark.splits["test"]).items():
+        env = ProteusRoutingEnv(**{**gym.spec(env_id).kwargs, **config.get("env_kwargs", {}), "split_seed": seed})
+        for key, value in speed(router, env.head_fit, env.benchmark.split_index("test"), env_id).items():
             print(f"{key}: {value:,.3f}")
         return
     for assignment in args.overrides:
         apply_override(config, assignment)
+    if args.models:
+        config.setdefault("env_kwargs", {})["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
     out_root = Path(args.out)
-    results = [evaluate_seed(seed, config, args.timesteps, out_root) for seed in args.seeds]
-    rows = [r for res in results for r in res["rows"]]
-    for variant in ("margin", "raw"):
-        sub = [r for r in rows if r["variant"] == variant]
-        print(f"\n== {variant} ({'95 % one-sided margin' if variant == 'margin' else 'no margin'}) ==")
-        print(f"{'seed':>4} {'tau':>6} {'PROTEUS acc':>11} {'$/1K':>7} {'mu':>5} {'met':>4} | {'CARROT acc':>10} {'$/1K':>7} {'met':>4}")
-        for r in sub:
-            print(f"{r['seed']:>4} {r['tau']:>6.3f} {r['proteus_acc']:>11.3f} {r['proteus_usd']:>7.3f} {r['proteus_mu']:>5.2f} "
-                  f"{'yes' if r['proteus_acc'] >= r['tau'] else 'NO':>4} | {r['carrot_acc']:>10.3f} {r['carrot_usd']:>7.3f} "
-                  f"{'yes' if r['carrot_acc'] >= r['tau'] else 'NO':>4}")
-        p_comp = np.mean([r["proteus_acc"] >= r["tau"] for r in sub])
-        c_comp = np.mean([r["carrot_acc"] >= r["tau"] for r in sub])
-        p_usd = np.mean([r["proteus_usd"] for r in sub])
-        c_usd = np.mean([r["carrot_usd"] for r in sub])
-        print(f"compliance over (tau, seed) pairs: PROTEUS {p_comp:.1%}  CARROT {c_comp:.1%}")
-        print(f"mean $/1K: PROTEUS {p_usd:.3f}  CARROT {c_usd:.3f}  ratio {p_usd / c_usd:.3f}")
-    walls = [res["train_wall_s"] for res in results]
-    print(f"\ntraining wall time per seed: {', '.join(f'{w:.0f} s' for w in walls)} (max {max(walls):.0f} s)")
-    figures = speed(results[0]["router"], results[0]["fit"], results[0]["test"])
-    for key, value in figures.items():
-        print(f"{key}: {value:,.3f}")
-    summary = {"rows": rows, "train_wall_s": walls, "speed": figures, "config_overrides": args.overrides}
+    results = []
+    for seed in parse_seeds(args.seeds):
+        results.append(evaluate_seed(seed, env_id, config, args, out_root))
+        print(_seed_line(results[-1]), flush=True)
+    figures = report(results)
     out_root.mkdir(parents=True, exist_ok=True)
-    (out_root / "agent_targets.json").write_text(json.dumps(summary, indent=2))
+    record = {"figures": figures, "per_seed": [{k: v for k, v in res.items() if k not in ("router", "fit", "test")} for res in results],
+              "benchmark": args.benchmark, "models": args.models, "config_overrides": args.overrides, "confidence": args.confidence}
+    (out_root / "agent_targets.json").write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from callbacks.dual import DualController, make_controller, tau_span
 from proteus_env.benchmark import Benchmark
 from proteus_env.env import ProteusRoutingEnv, lambda_at
-from proteus_env.policy_eval import accuracy_at_taus, validation_halves
+from proteus_env.policy_eval import accuracy_at_taus, dual_and_calibration_rows
 from proteus_env.routing_head import HeadFit
 
 #: Attribute of the SB3 model that carries the dual state; SB3 saves it in the model zip.
@@ -102,7 +102,8 @@ class LagrangianDualCallback(BaseCallback):
         val_env: A :class:`~proteus_env.ProteusRoutingEnv` on the validation split; by default one
             is built from the training env's ``constructor_kwargs(split="val")``.
         max_val_queries: Validation queries per pass (a fixed random subset when fewer than all) of
-            the dual half of the validation split (:func:`proteus_env.policy_eval.validation_halves`;
+            the dual's rows (:func:`proteus_env.policy_eval.dual_and_calibration_rows`: the env's
+            ``train_holdout`` share of train, or the first half of validation;
             the router calibrates on the other half).
         seed: Seed of that subset.
         verbose: SB3 verbosity.
@@ -194,7 +195,8 @@ class LagrangianDualCallback(BaseCallback):
         self.taus = 0.5 * (edges[:-1] + edges[1:]) if self.mode == "per_bin" else np.linspace(low, high, self.n_taus)
         if self.lambda_max > self.val_env.lambda_max:
             raise ValueError(f"`lambda_max`={self.lambda_max} exceeds the environment's lambda_max={self.val_env.lambda_max}.")
-        rows, _ = validation_halves(self.val_env.benchmark, seed=self.val_env.constructor_kwargs()["split_seed"])
+        kwargs = self.val_env.constructor_kwargs()
+        rows, _ = dual_and_calibration_rows(self.val_env.benchmark, seed=kwargs["split_seed"], train_holdout=kwargs.get("train_holdout", 0.0))
         if self.max_val_queries is not None and rows.size > self.max_val_queries:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, self.max_val_queries, replace=False))
         self._val_rows = rows

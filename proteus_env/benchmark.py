@@ -153,6 +153,33 @@ class Benchmark:
         """Return the same data with other splits (arrays are shared, not copied)."""
         return dataclasses.replace(self, splits=dict(splits), metadata={**self.metadata, **metadata})
 
+    def select_models(self, models: Sequence[str] | str | None = None, exclude_models: Sequence[str] | str | None = None) -> Benchmark:
+        """Return the benchmark restricted to a subset of its models (rows, costs and splits unchanged).
+
+        The kept models stay in this benchmark's column order whatever order ``models`` lists them
+        in, so one subset is one benchmark (one fingerprint). Rows, their order, prompts, tasks,
+        embeddings, prompt lengths and splits are shared, not copied; the kept columns of
+        ``scores`` and ``costs`` are exactly this benchmark's.
+
+        Args:
+            models: The models to keep (names, or one comma-separated text); ``None``: all.
+            exclude_models: Models to drop (applied after ``models``); ``None``: none.
+
+        Returns:
+            ``self`` when every model is kept, else a new benchmark whose ``metadata`` records
+            ``models_available`` (the full list) and ``dropped_models``.
+
+        Raises:
+            ValueError: For an unknown or duplicated name (listing the available ones), or fewer
+                than 2 models left.
+        """
+        kept = resolve_model_subset(self.models, models, exclude_models, source=f"Benchmark {self.name!r}")
+        if kept == self.models:
+            return self
+        columns = [self.models.index(m) for m in kept]
+        return dataclasses.replace(self, models=kept, scores=self.scores[:, columns], costs=self.costs[:, columns],
+                                   metadata=model_subset_metadata(self.metadata, self.models, kept))
+
     def fingerprint(self) -> str:
         """A short content hash: equal for equal data and splits, used as a cache key."""
         digest = hashlib.sha256()
@@ -163,6 +190,79 @@ class Benchmark:
         for split in SPLIT_NAMES:
             digest.update(np.ascontiguousarray(self.splits[split]).tobytes())
         return digest.hexdigest()[:16]
+
+
+def parse_model_names(value: Sequence[str] | str | None, argument: str = "models") -> tuple[str, ...] | None:
+    """Normalize a model list given as names or as one comma-separated text (``"a,b"``).
+
+    Returns:
+        The names as a tuple (surrounding whitespace stripped), or ``None`` for ``None``.
+
+    Raises:
+        ValueError: Naming ``argument``, for an empty list, an empty or non-text name, or a
+            duplicated name.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+    elif isinstance(value, (bytes, Mapping)) or not isinstance(value, (Sequence, np.ndarray, set, frozenset)):
+        raise ValueError(f"`{argument}` must be a list of model names or one comma-separated text, got {value!r}.")
+    else:
+        names = list(value)
+        bad = [n for n in names if not isinstance(n, str)]
+        if bad:
+            raise ValueError(f"`{argument}` must hold model names (text), got {bad[0]!r} in {names!r}.")
+        names = [n.strip() for n in names]
+    if not names or any(not n for n in names):
+        raise ValueError(f"`{argument}` must name at least one model and no empty name, got {value!r}.")
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"`{argument}` names {dupes} more than once: {names!r}.")
+    return tuple(names)
+
+
+def resolve_model_subset(
+    available: Sequence[str],
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
+    *,
+    source: str = "the benchmark",
+) -> tuple[str, ...]:
+    """The models of ``available`` kept by ``models`` and ``exclude_models``, in ``available``'s order.
+
+    Args:
+        available: Every model the data has, in column order.
+        models: Models to keep (``None``: all).
+        exclude_models: Models to drop (``None``: none).
+        source: What ``available`` belongs to, for messages (a file, a benchmark).
+
+    Raises:
+        ValueError: For a name that is not in ``available`` (listing them), a duplicated name, or
+            fewer than 2 models left.
+    """
+    available = tuple(available)
+    keep = parse_model_names(models, "models")
+    drop = parse_model_names(exclude_models, "exclude_models")
+    for argument, names in (("models", keep), ("exclude_models", drop)):
+        unknown = [n for n in names or () if n not in available]
+        if unknown:
+            raise ValueError(f"{source}: unknown model(s) {unknown} in `{argument}`; available: {list(available)}.")
+    kept = tuple(m for m in available if (keep is None or m in keep) and (drop is None or m not in drop))
+    if len(kept) < 2:
+        raise ValueError(f"{source}: `models`={list(keep) if keep else None} and `exclude_models`={list(drop) if drop else None} "
+                         f"leave {len(kept)} model(s) {list(kept)}; routing needs at least 2 of {list(available)}.")
+    return kept
+
+
+def model_subset_metadata(metadata: Mapping[str, Any], available: Sequence[str], kept: Sequence[str]) -> dict[str, Any]:
+    """``metadata`` plus the record of a model subset: ``models_available``, ``dropped_models``, ``n_dropped_models``.
+
+    A subset of a subset keeps the first full list and adds to the dropped names.
+    """
+    full = list(metadata.get("models_available") or available)
+    dropped = [m for m in full if m not in kept]
+    return {**dict(metadata), "models_available": full, "dropped_models": dropped, "n_dropped_models": len(dropped)}
 
 
 def _as_array(field: str, value: Any, *, dtype: Any) -> np.ndarray:

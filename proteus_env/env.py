@@ -10,9 +10,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from proteus_env._validation import check_bin_edges, check_int, check_lambda_values, check_positive, check_tau, check_tau_range
-from proteus_env.benchmark import SPLIT_NAMES, Benchmark
+from proteus_env._validation import check_bin_edges, check_int, check_lambda_values, check_number, check_positive, check_tau, check_tau_range
+from proteus_env.benchmark import SPLIT_NAMES, Benchmark, parse_model_names
 from proteus_env.loading import cached_benchmark
+from proteus_env.policy_eval import session_rows
 from proteus_env.rewards import REWARD_NORMALIZATIONS, WeightSchedule, resolve_schedule, session_summary, step_outcome
 from proteus_env.routing_head import HeadConfig, HeadFit, fit_routing_head, gamma_from_action
 
@@ -109,6 +110,9 @@ class ProteusRoutingEnv(gym.Env):
       ``"routerbench"``, ``"sprout"``) or a :class:`~proteus_env.Benchmark` object.
     * ``data_path``: a data file handed to the real-data loaders.
     * ``benchmark_kwargs``: further loader arguments (for the synthetic one ``n_queries``, ``seed``).
+    * ``models``, ``exclude_models``: route among a subset of the benchmark's models (names, kept in
+      the benchmark's order); applied before the routing head is fitted. Unknown names are refused,
+      listing the available ones.
     * ``split``: ``"train"``, ``"val"`` or ``"test"``.
     * ``split_seed``: seed of the benchmark's prompt-disjoint split and the head's cross-fit folds.
     * ``session_length``: queries per session (>= 2).
@@ -119,6 +123,10 @@ class ProteusRoutingEnv(gym.Env):
     * ``action_mode``: ``"mu"`` or ``"model"``.
     * ``quality_weight``, ``cost_weight``: the reward schedules (see :mod:`proteus_env.rewards`).
     * ``reward_normalization``: ``"none"`` or ``"one_plus_lambda"`` (divide the reward by ``1 + λ``).
+    * ``train_holdout``: share of the train split kept out of training sessions, on which the dual
+      callback measures the policy (then the τ calibration gets the whole validation split;
+      :func:`proteus_env.policy_eval.dual_and_calibration_rows`). 0 (default): the dual and the
+      calibration share the validation split, half each.
     * ``lambda_init``: the initial global λ.
     * ``lambda_max``: the upper bound of λ (the observation space's bound; default 10).
     * ``head_config``: a :class:`~proteus_env.routing_head.HeadConfig` or a dict of its fields.
@@ -137,6 +145,8 @@ class ProteusRoutingEnv(gym.Env):
         *,
         data_path: str | None = None,
         benchmark_kwargs: dict[str, Any] | None = None,
+        models: Sequence[str] | None = None,
+        exclude_models: Sequence[str] | None = None,
         split: str = "train",
         split_seed: int = 0,
         session_length: int = 100,
@@ -147,6 +157,7 @@ class ProteusRoutingEnv(gym.Env):
         quality_weight: WeightSchedule = "tau",
         cost_weight: WeightSchedule = "one_minus_tau",
         reward_normalization: str = "none",
+        train_holdout: float = 0.0,
         lambda_init: float = 0.0,
         lambda_max: float = 10.0,
         head_config: HeadConfig | dict[str, Any] | None = None,
@@ -166,10 +177,18 @@ class ProteusRoutingEnv(gym.Env):
             "benchmark": benchmark, "data_path": data_path, "benchmark_kwargs": benchmark_kwargs, "split": split,
             "split_seed": split_seed, "session_length": session_length, "tau_range": tau_range, "include_query": include_query,
             "learn_gamma": learn_gamma, "action_mode": action_mode, "quality_weight": quality_weight, "cost_weight": cost_weight,
-            "reward_normalization": reward_normalization,
+            "reward_normalization": reward_normalization, "train_holdout": train_holdout,
             "lambda_init": lambda_init, "lambda_max": lambda_max, "head_config": head_config,
         }
-        self.benchmark = self._resolve_benchmark(benchmark, data_path, benchmark_kwargs or {}, split_seed)
+        # Model subset (issue 14): JSON-able lists in constructor_kwargs, applied before the head is fitted.
+        subset = {"models": parse_model_names(models, "models"), "exclude_models": parse_model_names(exclude_models, "exclude_models")}
+        self._constructor_kwargs.update({key: None if value is None else list(value) for key, value in subset.items()})
+        subset = {key: list(value) for key, value in subset.items() if value is not None}
+        self.benchmark = self._resolve_benchmark(benchmark, data_path, benchmark_kwargs or {}, split_seed, **subset)
+        if session_length > self.benchmark.n_queries:  # bounded by the data, never by a typo (issue 16)
+            raise ValueError(f"`session_length`={session_length} is larger than the whole benchmark {self.benchmark.name!r} "
+                             f"({self.benchmark.n_queries} queries); sessions draw from its {split!r} split "
+                             f"({self.benchmark.split_index(split).size} queries).")
         if isinstance(head_config, dict):
             head_config = HeadConfig.from_dict(head_config)
         self.head_fit: HeadFit = fit_routing_head(self.benchmark, seed=split_seed, config=head_config)
@@ -187,7 +206,8 @@ class ProteusRoutingEnv(gym.Env):
         self.tau_range = feasible_tau_range(self.benchmark, self.head_fit) if tau_range is None else check_tau_range(tau_range)
         self.lambda_max = check_positive(lambda_max, "lambda_max")
 
-        self._rows = self.benchmark.split_index(split)
+        self.train_holdout = check_number(train_holdout, "train_holdout", low=0.0, high=1.0, high_open=True)
+        self._rows = session_rows(self.benchmark, split, seed=int(split_seed), train_holdout=self.train_holdout)
         self._scores = self.benchmark.scores
         self._costs = self.benchmark.costs
         self._cost_norm = self.head_fit.cost_norm
@@ -227,16 +247,26 @@ class ProteusRoutingEnv(gym.Env):
 
     # ------------------------------------------------------------------ construction helpers
     @staticmethod
-    def _resolve_benchmark(benchmark: str | Benchmark, data_path: str | None, kwargs: dict[str, Any], split_seed: int) -> Benchmark:
+    def _resolve_benchmark(benchmark: str | Benchmark, data_path: str | None, kwargs: dict[str, Any], split_seed: int,
+                           **subset: list[str]) -> Benchmark:
         if isinstance(benchmark, Benchmark):
-            return benchmark
+            return benchmark.select_models(subset.get("models"), subset.get("exclude_models"))
         if not isinstance(benchmark, str):
             raise ValueError(f"`benchmark` must be a name or a Benchmark, got {type(benchmark).__name__}.")
         kwargs = dict(kwargs)
         if data_path is not None:
             kwargs["data_path"] = str(data_path)
         kwargs.setdefault("split_seed", int(split_seed))
+        for key, value in subset.items():
+            if key in kwargs and set(parse_model_names(kwargs[key], f"benchmark_kwargs[{key!r}]") or ()) != set(value):
+                raise ValueError(f"`{key}`={value} contradicts benchmark_kwargs[{key!r}]={kwargs[key]!r}; give it once.")
+            kwargs[key] = value
         return cached_benchmark(benchmark, **kwargs)
+
+    @property
+    def session_rows(self) -> np.ndarray:
+        """The benchmark rows sessions are drawn from (the split, less the dual's holdout on train)."""
+        return self._rows
 
     def constructor_kwargs(self, **overrides: Any) -> dict[str, Any]:
         """The arguments this env was built with (``render_mode`` aside), with ``overrides`` applied.
@@ -323,6 +353,9 @@ class ProteusRoutingEnv(gym.Env):
         self._tau_obs.flags.writeable = False
         self._wq, self._wc = self.reward_weights(tau)
         self._refresh_lambda()
+        if self.session_length > self._rows.size:  # session_length check (issue 16)
+            raise ValueError(f"`session_length`={self.session_length} is larger than the {self.split!r} split it draws sessions "
+                             f"from ({self._rows.size} queries); use at most {self._rows.size}.")
         self._session = self._rows[self.np_random.integers(0, self._rows.size, size=self.session_length)].tolist()
         self._t = 0
         self._score_sum = 0.0

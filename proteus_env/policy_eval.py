@@ -34,6 +34,40 @@ def validation_halves(benchmark: Benchmark, *, seed: int = 0) -> tuple[np.ndarra
     return np.sort(shuffled[:half]), np.sort(shuffled[half:])
 
 
+def train_holdout_rows(benchmark: Benchmark, *, seed: int, fraction: float) -> np.ndarray:
+    """A seeded share ``fraction`` of the train rows, kept out of training sessions for the dual updates.
+
+    Train rows carry cross-fitted (out-of-fold) predictions, so the deterministic policy's accuracy
+    on rows it never trained on is an honest estimate, and the whole validation split stays free
+    for the τ calibration (the same validation data the calibrated baselines get).
+    """
+    rows = benchmark.split_index("train")
+    count = int(round(float(fraction) * rows.size))
+    if not 0.0 < float(fraction) < 1.0 or count < 1 or count >= rows.size:
+        raise ValueError(f"`train_holdout` must leave rows on both sides: {fraction!r} of {rows.size} train rows.")
+    chosen = np.random.default_rng([seed, 104729]).choice(rows.size, count, replace=False)
+    return np.sort(rows[chosen])
+
+
+def session_rows(benchmark: Benchmark, split: str, *, seed: int, train_holdout: float = 0.0) -> np.ndarray:
+    """The rows an environment on ``split`` draws its sessions from (train minus the dual's holdout)."""
+    rows = benchmark.split_index(split)
+    if split != "train" or not train_holdout:
+        return rows
+    return np.setdiff1d(rows, train_holdout_rows(benchmark, seed=seed, fraction=train_holdout), assume_unique=True)
+
+
+def dual_and_calibration_rows(benchmark: Benchmark, *, seed: int, train_holdout: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """The disjoint rows the dual callback measures λ on, and the rows the τ calibration is fitted on.
+
+    With a ``train_holdout`` share: the held-out train rows, and the whole validation split. Without
+    one: the two halves of the validation split (:func:`validation_halves`).
+    """
+    if train_holdout:
+        return train_holdout_rows(benchmark, seed=seed, fraction=train_holdout), benchmark.split_index("val")
+    return validation_halves(benchmark, seed=seed)
+
+
 def batch_observations(p_hat: np.ndarray, cost_hat: np.ndarray, tau: float | np.ndarray, lam: float | np.ndarray,
                        query: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Observations of ``n`` queries in the environment's Dict format (float32 arrays)."""

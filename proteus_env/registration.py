@@ -1,4 +1,10 @@
-"""Registration of the ``Proteus-*-v0`` ids with Gymnasium (idempotent, JSON-able kwargs)."""
+"""Registration of the ``Proteus-*-v0`` ids with Gymnasium (idempotent, JSON-able kwargs).
+
+Every id takes the environment's arguments through ``gym.make``, among them a model subset:
+``gym.make("Proteus-RouterBench-v0", data_path=..., models=["gpt-4-1106-preview", "zero-one-ai/Yi-34B-Chat"])``
+(or ``exclude_models=[...]``); the subset is applied before the routing head is fitted and is part
+of the env's ``constructor_kwargs()``.
+"""
 
 from __future__ import annotations
 

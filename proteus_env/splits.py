@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.70, 0.15, 0.15)
 
@@ -45,18 +46,17 @@ def make_splits(
         groups = np.asarray(groups, dtype=object)
         if groups.shape != (n,):
             raise ValueError(f"`groups` has shape {groups.shape}, expected ({n},) like `task`.")
-        _, group_ids = np.unique(groups.astype(str), return_inverse=True)
+        group_ids = group_codes(groups)
     rng = np.random.default_rng(seed)
-    assignment = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return {name: np.empty(0, dtype=np.int64) for name in ("train", "val", "test")}
     # A group belongs to the task of its first row, so duplicates never straddle splits.
-    first_row = {}
-    for row, gid in enumerate(group_ids.tolist()):
-        first_row.setdefault(gid, row)
-    group_list = np.array(sorted(first_row), dtype=np.int64)
-    group_task = task[[first_row[g] for g in group_list.tolist()]].astype(str)
+    group_list, first_row = np.unique(group_ids, return_index=True)
+    task_ids = group_codes(task)
+    group_task = task_ids[first_row]
     group_split = np.empty(group_list.size, dtype=np.int64)
-    for name in sorted(set(group_task.tolist())):
-        members = np.flatnonzero(group_task == name)
+    for code in np.unique(group_task).tolist():  # task codes follow the sorted task names
+        members = np.flatnonzero(group_task == code)
         members = members[rng.permutation(members.size)]
         cut = _cut_points(members.size, fractions)
         group_split[members[: cut[0]]] = 0
@@ -64,8 +64,22 @@ def make_splits(
         group_split[members[cut[1] :]] = 2
     lookup = np.empty(int(group_ids.max()) + 1, dtype=np.int64)
     lookup[group_list] = group_split
-    assignment[:] = lookup[group_ids]
+    assignment = lookup[group_ids]
     return {name: np.flatnonzero(assignment == i).astype(np.int64) for i, name in enumerate(("train", "val", "test"))}
+
+
+def group_codes(values: Sequence[object] | np.ndarray) -> np.ndarray:
+    """Integer codes of ``values`` in the sorted order of their text, by hashing (``pandas.factorize``).
+
+    Equal to ``np.unique(values.astype(str), return_inverse=True)[1]`` but without the fixed-width
+    string array that call builds: that array is ``N x`` the longest text, so one 2-million-character
+    prompt among 405K rows asked for terabytes. Memory here grows with the number of values only.
+    """
+    items = np.asarray(values, dtype=object).reshape(-1)
+    if not all(type(v) is str for v in items.tolist()):
+        items = np.array([str(v) for v in items.tolist()], dtype=object)
+    codes, _ = pd.factorize(items, sort=True)
+    return codes.astype(np.int64, copy=False)
 
 
 def _cut_points(size: int, fractions: tuple[float, float, float]) -> tuple[int, int]:

@@ -48,7 +48,7 @@ class ProteusVectorEnv(VectorEnv):
         self._bench = t.benchmark
         self._fit = t.head_fit
         self._model_names = np.array(t.models)
-        self._rows_pool = t.benchmark.split_index(t.split)
+        self._rows_pool = t.session_rows
         self._started = False
         self._rng = np.random.default_rng()
         self._session = np.zeros((self.num_envs, t.session_length), dtype=np.int64)

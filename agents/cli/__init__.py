@@ -42,19 +42,30 @@ class CommandError(Exception):
     """A user error detected by a subcommand itself (a contradictory pair of options, say)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every subcommand."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand.
+
+    Given the command line ``argv`` whose first word names a subcommand, only that subcommand's
+    module is imported (the others are registered by name): a command pays for its own imports
+    only (``proteus data`` never imports torch), and its errors come as fast.
+    """
     parser = argparse.ArgumentParser(prog="proteus", description="SLA-aware LLM routing: the PROTEUS routing gym.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    for _, module_name in SUBCOMMANDS:
-        importlib.import_module(module_name).add_subparser(subparsers)
+    names = [name for name, _ in SUBCOMMANDS]
+    chosen = argv[0] if argv and argv[0] in names else None
+    for name, module_name in SUBCOMMANDS:
+        if chosen is None or name == chosen:
+            importlib.import_module(module_name).add_subparser(subparsers)
+        else:
+            subparsers.add_parser(name, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
     command = f"proteus {args.command}"
     try:
         return int(args.handler(args) or 0)

@@ -8,8 +8,13 @@ Subcommands::
 
 ``info`` prints the numbers of prompts, models and tasks; each model's mean score and mean USD
 per query, and the share of queries the oracle sends to it; the oracle's accuracy and cost (the
-oracle takes the cheapest model among those with the query's best score); and the share of
-prompts that no model gets right. It reads the file only (no embeddings are computed).
+oracle takes the cheapest model among those with the query's best score); the share of prompts
+that no model gets right; and every row and model that an explicit option dropped
+(``--missing drop``, ``--drop-tasks``, ``--models``, ``--exclude-models``). It reads the file only
+(no embeddings are computed).
+
+``--models A,B`` and ``--exclude-models C`` choose a subset of the models (every ``proteus``
+subcommand that loads a benchmark takes them: :func:`add_model_arguments`).
 
 The ``proteus`` CLI calls :func:`add_subparser` and dispatches to :func:`run_data`.
 """
@@ -42,6 +47,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     info.add_argument("--benchmark", required=True, choices=BENCHMARKS, help="benchmark name")
     info.add_argument("--path", default=None, help="data file (RouterBench: CSV, pickle or parquet) or directory (SPROUT)")
     _add_common(info)
+    add_model_arguments(info)
 
     download = commands.add_parser("download", help="fetch the pinned files from the Hugging Face hub into $PROTEUS_HOME/data")
     download.add_argument("name", choices=("routerbench", "sprout"), help="benchmark name")
@@ -54,6 +60,7 @@ def add_subparser(subparsers: Any) -> argparse.ArgumentParser:
     embed.add_argument("--path", default=None, help="data file or directory (default: look it up)")
     embed.add_argument("--split-seed", type=int, default=0, help="seed of the train/val/test split (RouterBench)")
     _add_common(embed)
+    add_model_arguments(embed)
 
     data.set_defaults(handler=run_data)
     return data
@@ -65,6 +72,39 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-pickle", action="store_true",
                         help="unpickle a RouterBench pickle that matches no pinned release")
     parser.add_argument("--missing", choices=("raise", "drop"), default="raise", help="rows with missing cells: raise or drop")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--models A,B`` and ``--exclude-models C,D`` (a model subset) to ``parser``."""
+    parser.add_argument("--models", default=None, metavar="A,B",
+                        help="use only these models (comma-separated names, at least 2); unknown names are an error listing "
+                             "the available ones")
+    parser.add_argument("--exclude-models", default=None, metavar="A,B",
+                        help="leave these models out (comma-separated names); a RouterBench file may lack their columns")
+
+
+def model_subset(args: argparse.Namespace) -> dict[str, list[str]]:
+    """The ``--models`` / ``--exclude-models`` of ``args`` as ``load_benchmark`` keywords (only those given).
+
+    Raises:
+        ValueError: For an empty or duplicated name, naming the flag.
+    """
+    from proteus_env.benchmark import parse_model_names
+
+    out: dict[str, list[str]] = {}
+    for key, flag in (("models", "--models"), ("exclude_models", "--exclude-models")):
+        value = getattr(args, key, None)
+        if value is not None:
+            out[key] = list(parse_model_names(value, flag) or ())
+    return out
+
+
+def format_dropped(metadata: Any) -> list[str]:
+    """The ``dropped`` lines of ``info`` (``nothing`` when no option dropped a row or a model)."""
+    from proteus_env.loaders.table import describe_dropped
+
+    lines = describe_dropped(metadata)
+    return [f"{'dropped':<10} {line}" for line in lines] or [f"{'dropped':<10} nothing"]
 
 
 def run_data(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -82,20 +122,20 @@ def _info(args: argparse.Namespace, out: TextIO) -> int:
             raise ValueError("the synthetic benchmark is generated, it takes no --path")
         from proteus_env import load_benchmark
 
-        bench = load_benchmark("synthetic")
+        bench = load_benchmark("synthetic", **model_subset(args))
         header = {"benchmark": "synthetic (generated, seed 0)", "source": "proteus_env.synthetic"}
-        models, task, scores, costs = bench.models, bench.task, bench.scores, bench.costs
+        models, task, scores, costs, metadata = bench.models, bench.task, bench.scores, bench.costs, bench.metadata
     else:
         table = load_table(args.benchmark, args.path, variant=args.variant, drop_tasks=tuple(args.drop_tasks),
-                           trust_pickle=args.trust_pickle, missing=args.missing)
+                           trust_pickle=args.trust_pickle, missing=args.missing, **model_subset(args))
         variant = table.metadata.get("variant")
         header = {"benchmark": f"{args.benchmark}{f' ({variant})' if variant else ''}",
                   "source": str(table.metadata.get("source"))}
-        models, task, scores, costs = table.models, table.task, table.scores, table.costs
+        models, task, scores, costs, metadata = table.models, table.task, table.scores, table.costs, table.metadata
     summary = summarize_outcomes(tuple(models), scores, costs)
     n = int(scores.shape[0])
     lines = [f"{'benchmark':<10} {header['benchmark']}", f"{'source':<10} {header['source']}", f"{'prompts':<10} {n}",
-             f"{'models':<10} {len(models)}", f"{'tasks':<10} {len(set(map(str, task)))}", ""]
+             f"{'models':<10} {len(models)}", f"{'tasks':<10} {len(set(map(str, task)))}", *format_dropped(metadata), ""]
     width = max(28, *(len(m) for m in models))
     lines.append(f"{'model':<{width}}  {'mean score':>10}  {'mean USD/query':>14}  {'oracle share':>12}")
     order = sorted(models, key=lambda m: (-summary["mean_score"][m], m))
@@ -130,6 +170,7 @@ def _embed(args: argparse.Namespace, out: TextIO) -> int:
         kwargs["encoder_kwargs"] = {"dim": args.dim}
     if args.variant is not None:
         kwargs["variant"] = args.variant
+    kwargs.update(model_subset(args))
     start = time.perf_counter()
     bench = load_benchmark(args.name, data_path=args.path, **kwargs)
     seconds = time.perf_counter() - start
@@ -138,5 +179,6 @@ def _embed(args: argparse.Namespace, out: TextIO) -> int:
     print(f"{bench.n_queries} prompts embedded with {meta.get('encoder')} (d={bench.embedding_dim}): {state} in {seconds:.1f} s",
           file=out)
     print(f"cache file: {meta.get('embedding_cache_file')}", file=out)
+    print("\n".join(format_dropped(meta)), file=out)
     return 0
 

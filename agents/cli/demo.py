@@ -23,7 +23,7 @@ import proteus_env  # noqa: F401  (registers the environments)
 from agents.cli.data import add_model_arguments, model_subset
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
 from agents.proteus.train import train
-from proteus_env._validation import check_tau, parse_confidence
+from proteus_env._validation import check_int, check_tau, parse_confidence
 from proteus_env.guarantees import certify, scores_are_binary
 from proteus_env.routing_head import fixed_mu_frontier
 
@@ -130,6 +130,12 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     for tau in args.taus:
         check_tau(tau, "--taus")
+    check_int(args.seed, "--seed", minimum=0)
+    if args.fixed_mu_only:
+        given = [flag for flag, value in (("--timesteps", args.timesteps), ("--out", args.out)) if value is not None]
+        if given:
+            raise ValueError(f"--fixed-mu-only trains nothing, so {' and '.join(given)} would be ignored: drop "
+                             f"{'it' if len(given) == 1 else 'them'} or drop --fixed-mu-only.")
     confidence = parse_confidence(args.confidence)
     rows = run_demo(args.taus, confidence=confidence, train_agent=not args.fixed_mu_only, timesteps=args.timesteps, seed=args.seed,
                     out_dir=args.out, progress_bar=True, **model_subset(args))

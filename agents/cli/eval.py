@@ -9,9 +9,12 @@ from typing import Any
 
 import yaml
 
+from agents.cli.data import add_model_arguments, model_subset
+from agents.evaluation.contenders import find_artifacts
 from agents.evaluation.report import print_tables
 from agents.evaluation.result import DEFAULT_N_TAUS
 from agents.evaluation.run import EvalSettings, evaluate
+from agents.proteus.artifact import check_model_subset
 from proteus_env._validation import parse_confidence
 
 
@@ -28,6 +31,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
                                                           "or synthetic")
     parser.add_argument("--data", default=None, metavar="PATH",
                         help="data file (RouterBench) or directory (SPROUT); implies the benchmark when --benchmark is not given")
+    add_model_arguments(parser)  # with --router: may only restate the routers' own subset, which is used anyway
     parser.add_argument("--benchmark-arg", action="append", default=[], metavar="KEY=VALUE",
                         help="loader argument, VALUE parsed as YAML, e.g. n_queries=3000 (repeatable)")
     parser.add_argument("--taus", nargs="+", type=float, default=None, help="τ grid (default: spans the achievable range)")
@@ -64,6 +68,9 @@ def _command_line(args: argparse.Namespace) -> str:
             parts += [flag, str(value)]
     for assignment in args.benchmark_arg:
         parts += ["--benchmark-arg", assignment]
+    for flag, value in (("--models", args.models), ("--exclude-models", args.exclude_models)):
+        if value is not None:
+            parts += [flag, value]
     if args.taus:
         parts += ["--taus", *(f"{t:g}" for t in args.taus)]
     parts += ["--confidence", *args.confidence]
@@ -74,11 +81,28 @@ def _command_line(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def _with_model_subset(args: argparse.Namespace, kwargs: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The loader arguments with the model subset: the routers' own (a conflicting --models is refused), or --models."""
+    subset = model_subset(args)
+    if not args.router:
+        return {**(kwargs or {}), **subset} if subset else kwargs
+    requested = {**{k: v for k, v in (kwargs or {}).items() if k in ("models", "exclude_models")}, **subset}
+    artifacts = find_artifacts(args.router)
+    for artifact in artifacts:
+        check_model_subset(artifact.verified.models, requested.get("models"), requested.get("exclude_models"), router=artifact.path)
+    recorded = artifacts[0].benchmark_kwargs.get("models")
+    if kwargs is not None and recorded is not None:  # --benchmark-arg replaces the artifacts' arguments: keep their subset
+        kwargs = {**{k: v for k, v in kwargs.items() if k != "exclude_models"}, "models": recorded}
+    return kwargs
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.baselines_only and args.router:
         raise ValueError("--baselines-only and --router exclude each other.")
     if not args.baselines_only and not args.router:
         raise ValueError("give --router DIR [DIR ...] or --baselines-only.")
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} exists and is not a directory: the report needs a directory.")
     confidences = tuple(parse_confidence(c) for c in args.confidence)
     kwargs: dict[str, Any] | None = None
     if args.benchmark_arg:
@@ -88,6 +112,7 @@ def _run(args: argparse.Namespace) -> int:
                 raise ValueError(f"--benchmark-arg {assignment!r} must look like key=value.")
             key, raw = assignment.split("=", 1)
             kwargs[key.strip()] = yaml.safe_load(raw)
+    kwargs = _with_model_subset(args, kwargs)
     settings = EvalSettings(
         benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs, taus=args.taus,
         n_taus=args.n_taus, seeds=args.seeds, confidences=confidences, predictive=not args.no_predictive,

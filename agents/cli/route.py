@@ -54,7 +54,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.embeddings:
         if not args.tokens:
             raise ValueError("--embeddings needs --tokens (a .npy file of prompt lengths).")
+        if args.prompts:
+            raise ValueError(f"give prompts or --embeddings with --tokens, not both (prompts: {args.prompts[:3]!r}).")
         queries, tokens = load_array(args.embeddings, "--embeddings"), load_array(args.tokens, "--tokens")
+    elif args.tokens:
+        raise ValueError("--tokens needs --embeddings (a .npy file of (n, d) embeddings); prompts get their lengths estimated.")
     elif not args.prompts:
         raise ValueError("nothing to route: give prompts, or --embeddings with --tokens.")
     else:

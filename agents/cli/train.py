@@ -8,6 +8,7 @@ import warnings
 
 import numpy as np
 
+from agents.cli.data import add_model_arguments, model_subset
 from agents.proteus.collapse import CollapsedPolicyWarning, describe_collapse
 from agents.proteus.config import DEFAULT_ENV_ID, load_train_config
 from agents.proteus.train import train
@@ -21,6 +22,7 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="train the Beta-PPO router with the Lagrangian dual callback")
     parser.add_argument("--env", default=DEFAULT_ENV_ID, help="registered environment id")
     parser.add_argument("--data", default=None, help="data file for the RouterBench / SPROUT environments")
+    add_model_arguments(parser)  # --models / --exclude-models: train on a model subset (recorded in the artifact)
     parser.add_argument("--config", default=None, help="YAML config (rl-zoo style); default: the packaged one")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config entry, e.g. --set ppo.learning_rate=0.001 (repeatable)")
@@ -44,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", CollapsedPolicyWarning)  # reported below, once
         result = train(args.env, config=config, out_dir=args.out, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs,
                        vec_env=args.vec_env, data_path=args.data, tensorboard=args.tensorboard, resume=args.resume,
-                       progress_bar=not args.no_progress)
+                       progress_bar=not args.no_progress, **model_subset(args))
     s = result.summary
     print(f"trained {s['timesteps']} steps in {s['wall_time_s']:.0f} s; artifact: {result.out_dir}")
     print(f"{'tau':>6} {'val acc':>8} {'USD/1K':>8} {'lambda':>7}")

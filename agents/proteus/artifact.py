@@ -35,7 +35,8 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -50,6 +51,7 @@ from torch import nn
 from agents.proteus.calibration import TauCalibration
 from agents.proteus.config import ACTIVATION_FUNCTIONS
 from agents.proteus.policies import BetaActorCriticPolicy, ProteusFeaturesExtractor, check_unit_box
+from proteus_env.benchmark import parse_model_names
 from proteus_env.encoders import Encoder, load_encoder
 from proteus_env.routing_head import RoutingHead
 
@@ -86,6 +88,10 @@ _OPTIMIZERS: dict[str, type[th.optim.Optimizer]] = {"Adam": th.optim.Adam, "Adam
 _POLICY_KWARGS = ("net_arch", "activation_fn", "ortho_init", "features_extractor_class", "features_extractor_kwargs",
                   "share_features_extractor", "normalize_images", "optimizer_class", "optimizer_kwargs", "beta_epsilon")
 _DTYPES = ("float32", "float64")
+#: Bounds on the network described by ``policy.json``: widths and depths beyond them are refused
+#: before anything is allocated (a typo or a crafted file must not ask for terabytes).
+MAX_LAYER_WIDTH = 4096
+MAX_LAYERS = 16
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -135,9 +141,41 @@ def _finite_array(value: Any, what: str, source: Path) -> np.ndarray:
 
 
 def benchmark_identity(benchmark: Any, split_seed: int) -> dict[str, Any]:
-    """The manifest's benchmark identity of a :class:`~proteus_env.Benchmark` split with ``split_seed``."""
+    """The manifest's benchmark identity of a :class:`~proteus_env.Benchmark` split with ``split_seed``.
+
+    ``models`` are the models the router routes between; ``dropped_models`` those of the data left
+    out by a model subset (``models=`` / ``exclude_models=``), empty when every model was kept.
+    """
     return {"name": benchmark.name, "fingerprint": benchmark.fingerprint(), "split_seed": int(split_seed),
-            "models": list(benchmark.models), "embedding_dim": int(benchmark.embedding_dim)}
+            "models": list(benchmark.models), "embedding_dim": int(benchmark.embedding_dim),
+            "dropped_models": [str(m) for m in benchmark.metadata.get("dropped_models") or []]}
+
+
+def check_model_subset(trained: Sequence[str], models: Sequence[str] | str | None = None,
+                       exclude_models: Sequence[str] | str | None = None, *, router: str | Path = "the router") -> None:
+    """Refuse a requested model subset that is not the one a router was trained on.
+
+    A router routes between the models it was trained on; ``models`` / ``exclude_models`` given
+    with a router may only restate that subset (in any order).
+
+    Args:
+        trained: The router's models (:attr:`Artifact.models`).
+        models: The requested models, or ``None``.
+        exclude_models: The requested exclusions, or ``None``.
+        router: The artifact, for the message.
+
+    Raises:
+        ValueError: Naming the request, the artifact and the models it was trained on.
+    """
+    keep, drop = parse_model_names(models, "models"), parse_model_names(exclude_models, "exclude_models")
+    if keep is None and drop is None:
+        return
+    wanted = [m for m in (keep if keep is not None else trained) if m not in (drop or ())]
+    if set(wanted) != set(trained):
+        raise ValueError(f"The model subset asked for (models={list(keep) if keep else None}, exclude_models="
+                         f"{list(drop) if drop else None}) conflicts with router artifact {router}, which was trained on the models "
+                         f"{list(trained)}: a router routes between the models it was trained on. Drop --models / --exclude-models "
+                         f"(the artifact's subset is used), or train a router on that subset.")
 
 
 def same_data(recorded: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
@@ -288,7 +326,36 @@ def check_policy_spec(spec: Any, source: Path) -> dict[str, Any]:
     activation = extractor_kwargs.get("activation_fn")
     if activation is not None and activation not in _ACTIVATIONS:
         raise ValueError(f"{source}: features_extractor_kwargs.activation_fn must be one of {sorted(_ACTIVATIONS)}, got {activation!r}.")
+    _check_network_size(kwargs.get("net_arch"), extractor_kwargs, source)
     return spec
+
+
+def _check_network_size(net_arch: Any, extractor_kwargs: Mapping[str, Any], source: Path) -> None:
+    """Refuse layer widths and depths outside [1, MAX_LAYER_WIDTH] and [0, MAX_LAYERS] before the network is built."""
+    def width(value: Any, where: str) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LAYER_WIDTH:
+            raise ValueError(f"{source}: {where} must be an integer in [1, {MAX_LAYER_WIDTH}], got {value!r}.")
+
+    def layers(value: Any, where: str) -> None:
+        if not isinstance(value, list) or len(value) > MAX_LAYERS:
+            raise ValueError(f"{source}: {where} must be a list of at most {MAX_LAYERS} layer widths, got {value!r}.")
+        for i, item in enumerate(value):
+            width(item, f"{where}[{i}]")
+
+    if net_arch is not None:
+        if isinstance(net_arch, dict):
+            unknown = sorted(set(net_arch) - {"pi", "vf"})
+            if unknown:
+                raise ValueError(f"{source}: kwargs.net_arch has unknown keys {unknown} (known: ['pi', 'vf']).")
+            for key, value in net_arch.items():
+                layers(value, f"kwargs.net_arch.{key}")
+        else:
+            layers(net_arch, "kwargs.net_arch")
+    if "hidden_dim" in extractor_kwargs:
+        width(extractor_kwargs["hidden_dim"], "kwargs.features_extractor_kwargs.hidden_dim")
+    n_layers = extractor_kwargs.get("n_layers", 1)
+    if isinstance(n_layers, bool) or not isinstance(n_layers, int) or not 0 <= n_layers <= MAX_LAYERS:
+        raise ValueError(f"{source}: kwargs.features_extractor_kwargs.n_layers must be an integer in [0, {MAX_LAYERS}], got {n_layers!r}.")
 
 
 def build_policy(spec: Mapping[str, Any], *, device: str | th.device = "cpu", source: Path | str = POLICY_SPEC) -> BetaActorCriticPolicy:
@@ -328,6 +395,9 @@ def load_policy_weights(policy: BetaActorCriticPolicy, data: bytes, source: Path
         raise ValueError(f"{source} is not a readable weights-only state dict: {exc}") from None
     if not isinstance(state, dict) or not all(isinstance(v, th.Tensor) for v in state.values()):
         raise ValueError(f"{source} must hold a state dict of tensors.")
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(th.isfinite(tensor).all()):
+            raise ValueError(f"{source}: weight {name!r} holds NaN or infinite values (the training diverged); retrain.")
     try:
         policy.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -476,6 +546,11 @@ class Artifact:
         """The model names, in the routing head's order."""
         return list(self.benchmark["models"])
 
+    @property
+    def dropped_models(self) -> list[str]:
+        """The data's models left out by the training run's model subset (empty: every model was used)."""
+        return list(self.benchmark.get("dropped_models") or [])
+
     def read_verified(self, name: str) -> bytes:
         """The bytes of one listed file, checked against the manifest once more.
 
@@ -562,6 +637,9 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     for key, check in checks.items():
         if not check(benchmark.get(key)):
             raise ValueError(f"{source}: benchmark.{key} is missing or invalid ({benchmark.get(key)!r}).")
+    dropped = benchmark.get("dropped_models", [])
+    if not (isinstance(dropped, list) and all(isinstance(m, str) for m in dropped) and not set(dropped) & set(benchmark["models"])):
+        raise ValueError(f"{source}: benchmark.dropped_models must be a list of model names not among benchmark.models, got {dropped!r}.")
     return manifest
 
 
@@ -607,7 +685,19 @@ def read_artifact(path: str | Path) -> Artifact:
     if "query" in observation.spaces and observation["query"].shape != (benchmark["embedding_dim"],):
         raise ValueError(f"{root / POLICY_SPEC}: observation_space.query has shape {observation['query'].shape}; "
                          f"the embeddings have {benchmark['embedding_dim']} columns.")
+    for key in ("p_hat", "cost_hat", "tau"):
+        box = observation[key]
+        if not (np.all(box.low == 0.0) and np.all(box.high == 1.0)):
+            raise ValueError(f"{root / POLICY_SPEC}: observation_space.{key} must be the box [0, 1], got [{box.low.min()}, {box.high.max()}].")
     lambda_max = float(np.asarray(observation["lambda"].high).reshape(-1)[0])
+    recorded_env = _mapping_or_empty(_mapping_or_empty(_parse_json(contents[BENCHMARK], root / BENCHMARK)).get("env_kwargs"))
+    recorded_max = recorded_env.get("lambda_max")
+    differs = (isinstance(recorded_max, (int, float)) and not isinstance(recorded_max, bool)
+               and not math.isclose(lambda_max, recorded_max, rel_tol=1e-6, abs_tol=1e-9))
+    if not (math.isfinite(lambda_max) and lambda_max > 0) or differs:
+        expected = "" if recorded_max is None else f" (benchmark.json records lambda_max={recorded_max!r})"
+        raise ValueError(f"{root / POLICY_SPEC}: observation_space.lambda must be bounded by a finite lambda_max > 0{expected}, "
+                         f"got high={lambda_max}.")
 
     source = root / LAMBDA_TABLE
     state = _mapping(_parse_json(contents[LAMBDA_TABLE], source), "the dual state", source)
@@ -627,8 +717,9 @@ def read_artifact(path: str | Path) -> Artifact:
         raise ValueError(f"{source}: models {head_meta.get('models')!r} differ from the manifest's {models!r}.")
     try:
         head = RoutingHead.load(root)
-    except (KeyError, TypeError, ValueError, OSError) as exc:
-        raise ValueError(f"{root / HEAD_ARRAYS}: cannot load the routing head: {exc}") from None
+    except (KeyError, TypeError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{root / HEAD_ARRAYS}: cannot load the routing head: {type(exc).__name__}: {exc}") from None
+    _check_head_arrays(head, k, int(benchmark["embedding_dim"]), root / HEAD_ARRAYS)
     if list(head.models) != models or head.embedding_dim != benchmark["embedding_dim"]:
         raise ValueError(f"{root / HEAD_ARRAYS}: the routing head has {head.n_models} models and {head.embedding_dim} "
                          f"embedding columns; the manifest says {k} and {benchmark['embedding_dim']}.")
@@ -655,6 +746,58 @@ def read_artifact(path: str | Path) -> Artifact:
         summary = _mapping(_parse_json(contents[SUMMARY], root / SUMMARY), "the summary", root / SUMMARY)
     return Artifact(path=root, manifest=manifest, benchmark=dict(benchmark), identity=identity, policy_spec=spec,
                     lambda_state=state, calibration=calibration, head=head, config=config, summary=summary)
+
+
+def _mapping_or_empty(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _check_head_arrays(head: RoutingHead, k: int, d: int, source: Path) -> None:
+    """Check the routing head's arrays: the shapes the benchmark implies, finite values, and their ranges.
+
+    Raises:
+        ValueError: Naming ``source``, the array and what is wrong.
+    """
+    width = d + 1  # the embedding and log1p(prompt tokens)
+    # A non-linear predictor (trees, MLP) replaces the linear weights, which are then (0, K).
+    correct_rows = width if getattr(head, "correct_model", None) is None else 0
+    cost_rows = width if getattr(head, "cost_model", None) is None else 0
+    shapes = {"feature_mean": (width,), "feature_scale": (width,), "correct_weights": (correct_rows, k), "correct_bias": (k,),
+              "platt_a": (k,), "platt_c": (k,), "cost_weights": (cost_rows, k), "cost_bias": (k,), "cost_sd": (k,),
+              "log_cost_range": (2,), "quality_prior": (k,), "train_mean_score": (k,)}
+    for name, shape in shapes.items():
+        array = np.asarray(getattr(head, name))
+        if array.shape != shape:
+            raise ValueError(f"{source}: `{name}` has shape {array.shape}; {k} models and {d} embedding columns need {shape}.")
+        if array.dtype.kind not in "iuf" or not np.isfinite(array).all():
+            raise ValueError(f"{source}: `{name}` must hold finite numbers; it holds {array.ravel()[:4].tolist()}...")
+    if (np.asarray(head.feature_scale) <= 0).any():
+        raise ValueError(f"{source}: `feature_scale` must be > 0, got {np.asarray(head.feature_scale).min()!r}.")
+    if (np.asarray(head.cost_sd) < 0).any():
+        raise ValueError(f"{source}: `cost_sd` must be >= 0, got {np.asarray(head.cost_sd).min()!r}.")
+    low, high = (float(v) for v in head.log_cost_range)
+    if not low < high:
+        raise ValueError(f"{source}: `log_cost_range` must be two increasing log-USD values, got [{low}, {high}].")
+    for name in ("quality_prior", "train_mean_score"):
+        array = np.asarray(getattr(head, name))
+        if ((array < 0) | (array > 1)).any():
+            raise ValueError(f"{source}: `{name}` must lie in [0, 1], got {array.tolist()}.")
+    # Finite but extreme parameters: the predictions for typical queries (the feature mean, and one
+    # standard deviation either side in every column) must be finite too.
+    mean, scale = np.asarray(head.feature_mean, dtype=np.float64), np.asarray(head.feature_scale, dtype=np.float64)
+    for sign in (0.0, 1.0, -1.0):
+        features = mean + sign * scale
+        with np.errstate(all="ignore"):
+            tokens = np.array([max(float(np.expm1(features[-1])), 0.0)])
+            try:
+                predicted = head.predict_with_usd(features[None, :-1], tokens)
+            except ValueError as exc:
+                raise ValueError(f"{source}: the routing head cannot predict for a typical query: {exc}") from None
+        for what, values in zip(("p_hat", "cost_hat", "USD cost"), predicted, strict=True):
+            if not np.isfinite(values).all():
+                model = head.models[int(np.flatnonzero(~np.isfinite(values).reshape(-1))[0]) % len(head.models)]
+                raise ValueError(f"{source}: the routing head predicts a non-finite {what} for model {model!r} on a typical query "
+                                 f"(its parameters are out of range).")
 
 
 # ---------------------------------------------------------------------------- checkpoints

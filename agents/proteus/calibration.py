@@ -21,7 +21,7 @@ import numpy as np
 
 from proteus_env.env import ProteusRoutingEnv
 from proteus_env.guarantees import Certificate, certified_threshold, certify, scores_are_binary
-from proteus_env.policy_eval import accuracy_at_taus, validation_halves
+from proteus_env.policy_eval import accuracy_at_taus, dual_and_calibration_rows
 
 #: τ inputs measured on validation by default (``TrainConfig.calibration_points``).
 DEFAULT_CALIBRATION_POINTS = 201
@@ -70,7 +70,8 @@ class TauCalibration:
             raise ValueError(f"`val_accuracy` must lie in [0, 1], got {arrays['val_accuracy'].tolist()}.")
         if (arrays["val_usd_per_1k"] < 0).any():
             raise ValueError(f"`val_usd_per_1k` must be >= 0, got {arrays['val_usd_per_1k'].tolist()}.")
-        if isinstance(self.n_val, bool) or int(self.n_val) != self.n_val or self.n_val < 1:
+        if (isinstance(self.n_val, (bool, np.bool_)) or not isinstance(self.n_val, (int, float, np.integer, np.floating))
+                or not np.isfinite(self.n_val) or int(self.n_val) != self.n_val or self.n_val < 1):
             raise ValueError(f"`n_val` must be a positive integer, got {self.n_val!r}.")
         for name, array in arrays.items():
             object.__setattr__(self, name, array)
@@ -181,16 +182,19 @@ class TauCalibration:
 
 
 def fit_tau_calibration(model: Any, val_env: ProteusRoutingEnv, *, n_points: int = DEFAULT_CALIBRATION_POINTS) -> TauCalibration:
-    """Measure ``model``'s deterministic policy on the calibration half of validation at ``n_points`` τ inputs.
+    """Measure ``model``'s deterministic policy on the calibration rows at ``n_points`` τ inputs.
 
     τ inputs span the env's ``tau_range``; λ is what the env shows at each τ (the trained table).
-    The dual callback tuned λ on the other half (:func:`proteus_env.policy_eval.validation_halves`),
-    so the calibration is not measured on rows the training adapted to.
+    The rows are disjoint from those the dual callback tuned λ on
+    (:func:`proteus_env.policy_eval.dual_and_calibration_rows`: the whole validation split when the
+    env holds out part of train for the dual, else the second half of validation), so the
+    calibration is not measured on rows the training adapted to.
     """
     low, high = val_env.tau_range
     inputs = np.linspace(low, high, int(n_points))
     lambdas = np.array([val_env.lambda_for(t) for t in inputs])
-    _, rows = validation_halves(val_env.benchmark, seed=val_env.constructor_kwargs()["split_seed"])
+    kwargs = val_env.constructor_kwargs()
+    _, rows = dual_and_calibration_rows(val_env.benchmark, seed=kwargs["split_seed"], train_holdout=kwargs.get("train_holdout", 0.0))
 
     def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]

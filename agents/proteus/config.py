@@ -146,12 +146,14 @@ class TrainConfig:
     n_timesteps: int = 300_000
     n_envs: int = 4
     vec_env: str = "dummy"
-    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {"session_length": 100})
+    env_kwargs: dict[str, Any] = dataclasses.field(default_factory=lambda: {
+        "session_length": 100, "quality_weight": "zero", "cost_weight": "one", "reward_normalization": "one_plus_lambda",
+        "train_holdout": 0.1})
     ppo: PPOConfig = dataclasses.field(default_factory=PPOConfig)
     policy_kwargs: PolicyConfig = dataclasses.field(default_factory=PolicyConfig)
     dual: DualConfig = dataclasses.field(default_factory=DualConfig)
     checkpoint_every: int = 100_000
-    tau_headroom: float = 0.05
+    tau_headroom: float = 0.0
     calibration_points: int = DEFAULT_CALIBRATION_POINTS
     torch_threads: int = 1
 

@@ -27,7 +27,7 @@ from stable_baselines3.common.policies import BasePolicy
 from agents.proteus.artifact import Artifact, read_artifact
 from agents.proteus.calibration import TauCalibration
 from agents.proteus.collapse import CollapsedPolicyWarning, describe_collapse
-from proteus_env._validation import check_tau
+from proteus_env._validation import check_confidence, check_int, check_tau, check_unit_interval_array
 from proteus_env.encoders import Encoder
 from proteus_env.env import lambda_at
 from proteus_env.loaders.text import estimate_tokens_many
@@ -144,14 +144,22 @@ class ProteusRouter:
 
         Raises:
             ValueError: On τ outside [0, 1], a ``confidence`` outside (0, 1), a wrong embedding
-                width, NaN, or mismatched lengths.
+                width, NaN, complex or non-numeric values, mismatched lengths, or a predicted cost
+                that is not finite (naming the model and the query).
         """
         embeddings, prompt_tokens = self._as_features(queries, prompt_tokens)
         p_hat, cost_hat, usd = self.head.predict_with_usd(embeddings, prompt_tokens)
         result = self.route_observations(p_hat, cost_hat, tau, calibrated=calibrated, confidence=confidence,
                                          deploy_queries=deploy_queries, deterministic=deterministic,
                                          query=embeddings if self.include_query else None)
-        return dataclasses.replace(result, expected_cost=usd[np.arange(usd.shape[0]), result.indices])
+        expected_cost = usd[np.arange(usd.shape[0]), result.indices]
+        bad = ~np.isfinite(expected_cost)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"The predicted USD cost of model {self.models[result.indices[row]]!r} for query {row} is "
+                             f"{float(expected_cost[row])} ({int(bad.sum())} such queries): its embedding or prompt_tokens "
+                             f"({float(prompt_tokens[row]):g}) lie far outside what the routing head was fitted on.")
+        return dataclasses.replace(result, expected_cost=expected_cost)
 
     def route_observations(self, p_hat: np.ndarray, cost_hat: np.ndarray, tau: float, *, calibrated: bool = True,
                            confidence: float | None = None, deploy_queries: int | None = None, deterministic: bool = True,
@@ -161,13 +169,16 @@ class ProteusRouter:
         ``expected_cost`` is then the normalized ĉ of the chosen model (no USD model involved).
         """
         tau = check_tau(tau)
-        p_hat = np.asarray(p_hat, dtype=np.float32)
-        cost_hat = np.asarray(cost_hat, dtype=np.float32)
+        confidence = check_confidence(confidence)
+        if deploy_queries is not None:
+            deploy_queries = check_int(deploy_queries, "deploy_queries", minimum=1)
+        p_hat = _real_array(p_hat, "p_hat").astype(np.float32)
+        cost_hat = _real_array(cost_hat, "cost_hat").astype(np.float32)
         k = self.head.n_models
         if p_hat.ndim != 2 or p_hat.shape[1] != k or cost_hat.shape != p_hat.shape or p_hat.shape[0] == 0:
             raise ValueError(f"`p_hat` and `cost_hat` must both have shape (n >= 1, {k}), got {p_hat.shape} and {cost_hat.shape}.")
-        if not (np.isfinite(p_hat).all() and np.isfinite(cost_hat).all()):
-            raise ValueError("`p_hat` and `cost_hat` must be finite.")
+        check_unit_interval_array(p_hat, "p_hat")  # the policy observes them in Box(0, 1)
+        check_unit_interval_array(cost_hat, "cost_hat")
         if self.include_query:
             width = self.policy.observation_space["query"].shape[0]
             if query is None or np.shape(query) != (p_hat.shape[0], width):
@@ -234,13 +245,27 @@ class ProteusRouter:
                     "This router has no text encoder for prompts (benchmark "
                     f"{self.identity.get('name', 'unknown')!r}); pass embeddings (n, {self.head.embedding_dim}) with prompt_tokens=.")
             texts = [str(q) for q in queries]
-            tokens = estimate_tokens_many(texts) if prompt_tokens is None else np.atleast_1d(np.asarray(prompt_tokens))
+            tokens = estimate_tokens_many(texts) if prompt_tokens is None else np.atleast_1d(_real_array(prompt_tokens, "prompt_tokens"))
             return self.encoder.transform(texts).astype(np.float64), tokens
-        embeddings = np.asarray(queries, dtype=np.float64)
+        embeddings = _real_array(queries, "queries")
         if embeddings.ndim == 1:
             embeddings = embeddings[None, :]
         if prompt_tokens is None:
             raise ValueError("`prompt_tokens` (n,) is required with embeddings: prompt length drives the cost estimate.")
-        prompt_tokens = np.atleast_1d(np.asarray(prompt_tokens))
+        prompt_tokens = np.atleast_1d(_real_array(prompt_tokens, "prompt_tokens"))
         return embeddings, prompt_tokens
+
+
+def _real_array(values: Any, name: str) -> np.ndarray:
+    """``values`` as a float64 array, refusing what is not real numbers (text, objects, complex, booleans) with a ``ValueError`` naming ``name``."""
+    array = values if isinstance(values, np.ndarray) else None
+    if array is None:
+        try:
+            array = np.asarray(values)
+        except (TypeError, ValueError):
+            raise ValueError(f"`{name}` must be an array of numbers, got {type(values).__name__}.") from None
+    if array.dtype.kind not in "iuf" and not (array.dtype.kind == "O" and array.size == 0):
+        kind = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "O": "Python objects"}.get(array.dtype.kind, str(array.dtype))
+        raise ValueError(f"`{name}` must be an array of real numbers, got {kind} (dtype {array.dtype}, shape {array.shape}).")
+    return array.astype(np.float64, copy=False)
 

@@ -13,7 +13,7 @@ import dataclasses
 import json
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from agents.proteus.collapse import CollapsedPolicyWarning, collapse_record, des
 from agents.proteus.config import DEFAULT_ENV_ID, TrainConfig, apply_override, load_config, load_train_config
 from agents.proteus.policies import BetaActorCriticPolicy
 from callbacks.lagrangian import LagrangianDualCallback
-from proteus_env.benchmark import Benchmark
+from proteus_env.benchmark import Benchmark, parse_model_names
 from proteus_env.encoders import Encoder, encoder_from_settings
 from proteus_env.env import ProteusRoutingEnv
 
@@ -85,6 +85,8 @@ def train(
     n_envs: int | None = None,
     vec_env: str | None = None,
     data_path: str | None = None,
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
     tensorboard: str | Path | None = None,
     resume: str | Path | None = None,
     progress_bar: bool = False,
@@ -104,6 +106,8 @@ def train(
         n_envs: Overrides ``n_envs``.
         vec_env: ``"dummy"`` or ``"subproc"``; overrides ``vec_env``.
         data_path: Data file handed to the RouterBench and SPROUT envs.
+        models: Train on these models of the benchmark only (the env's ``models``; recorded in the artifact).
+        exclude_models: Leave these models out (the env's ``exclude_models``).
         tensorboard: TensorBoard log directory.
         resume: An artifact directory or a checkpoint ``.zip`` to continue from, λ included. Its
             checksums are verified first; SB3 then loads its ``model.zip`` (which unpickles it), so
@@ -129,6 +133,9 @@ def train(
     env_kwargs["split_seed"] = int(seed)
     if data_path is not None:
         env_kwargs["data_path"] = str(data_path)
+    for key, names in (("models", models), ("exclude_models", exclude_models)):  # model subset (issue 14)
+        if names is not None:
+            env_kwargs[key] = list(parse_model_names(names, key) or ())
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"Artifact path {out_dir} exists and is not a directory.")

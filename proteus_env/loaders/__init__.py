@@ -35,7 +35,8 @@ def load_table(name: str, data_path: str | os.PathLike[str] | None = None, *, va
         name: ``"routerbench"`` or ``"sprout"``.
         data_path: As for the loader.
         variant: As for the loader (default: its default).
-        **kwargs: Further loader arguments (``drop_tasks``, ``trust_pickle``, ``prices``, ``missing``, ...).
+        **kwargs: Further loader arguments (``drop_tasks``, ``trust_pickle``, ``prices``, ``missing``, ``models``,
+            ``exclude_models``, ...).
 
     Raises:
         ValueError: For an unknown name.

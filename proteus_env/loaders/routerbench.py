@@ -1,9 +1,13 @@
 """RouterBench (Hu et al., 2024) in its wide schema, from CSV, pickle or parquet.
 
 Schema (one row per prompt): ``prompt`` (the string form of a Python list of turns), ``eval_name``
-(the task), optionally ``sample_id``; for every model a score column named by the model and a
-``<model>|total_cost`` column (USD per query); ``<model>|model_response`` and other columns are
-ignored. Models are the columns that have a ``|total_cost`` partner.
+(the task), optionally ``sample_id`` and ``oracle_model_to_route_to``; for every model a score
+column named by the model and a ``<model>|total_cost`` column (USD per query);
+``<model>|model_response`` columns are not read. Every other column names a model: a bare name is
+its score column, ``<model>|...`` one of its other columns. A model with a score column and no
+cost column (or the reverse) is an error naming the model and the missing column, unless the
+caller leaves that model out by name (``exclude_models=[...]``, or a ``models=[...]`` list without
+it); so is a column name that appears twice (pandas would silently rename the second copy).
 
 Published pickles are only unpickled when their sha256 equals a pinned release (see
 :mod:`proteus_env.loaders.sources`) or with ``trust_pickle=True``; the first load writes a parquet
@@ -13,8 +17,11 @@ never the pickle again.
 
 from __future__ import annotations
 
+import csv
+import dataclasses
 import os
 import pickle
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from proteus_env import paths
-from proteus_env.benchmark import Benchmark
+from proteus_env.benchmark import Benchmark, model_subset_metadata, parse_model_names, resolve_model_subset
 from proteus_env.loaders import sources
 from proteus_env.loaders.assemble import build_benchmark
 from proteus_env.loaders.table import BenchmarkTable
@@ -37,6 +44,10 @@ VARIANTS: tuple[str, ...] = ("0shot", "5shot")
 COST_SUFFIX = "|total_cost"
 RESPONSE_SUFFIX = "|model_response"
 REQUIRED_COLUMNS: tuple[str, ...] = ("prompt", "eval_name")
+#: Columns that are not a model's: the required ones and the optional id and oracle columns.
+META_COLUMNS: tuple[str, ...] = (*REQUIRED_COLUMNS, "sample_id", "oracle_model_to_route_to")
+# Index columns pandas writes with ``to_csv(index=True)`` (``Unnamed: 0``) or ``reset_index`` (``index``).
+_INDEX_COLUMN = re.compile(r"Unnamed: \d+|index|level_\d+")
 MISSING_POLICIES: tuple[str, ...] = ("raise", "drop")
 _FORMATS = {".csv": "csv", ".pkl": "pickle", ".pickle": "pickle", ".parquet": "parquet", ".pq": "parquet"}
 
@@ -51,6 +62,13 @@ class _WideData:
     turns: list[list[str]]
     scores: np.ndarray
     costs: np.ndarray
+    available: tuple[str, ...] = ()
+
+    def select(self, models: tuple[str, ...], available: tuple[str, ...]) -> _WideData:
+        """The same rows with the score and cost columns of ``models`` only."""
+        columns = [self.models.index(m) for m in models]
+        return dataclasses.replace(self, models=models, scores=self.scores[:, columns], costs=self.costs[:, columns],
+                                   available=available)
 
 
 # ---------------------------------------------------------------------- public API
@@ -65,6 +83,8 @@ def load_routerbench(
     variant: RouterBenchVariant = "0shot",
     cache_dir: str | os.PathLike[str] | None = None,
     missing: str = "raise",
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
 ) -> Benchmark:
     """Load RouterBench as a :class:`~proteus_env.benchmark.Benchmark`.
 
@@ -84,18 +104,22 @@ def load_routerbench(
             ``$PROTEUS_HOME/cache``).
         missing: ``"raise"`` (default) on rows with a missing score or cost cell, or ``"drop"``
             them (the count is kept in ``metadata["n_dropped_missing"]``). The published 5-shot
-            file has such rows.
+            file has such rows. Only the cells of the kept models count.
+        models: Read only these models (their columns must be complete); ``None``: every model.
+        exclude_models: Do not read these models; their columns may be missing or incomplete.
 
     Returns:
         A benchmark named ``"routerbench"`` with prompts, tasks, estimated prompt tokens and splits.
 
     Raises:
         FileNotFoundError: When no file is found or downloadable; says which file to put where.
-        ValueError: On a malformed file (naming the file, column, row and value), a refused
-            pickle, a checksum mismatch, or a ``drop_tasks`` prefix that matches nothing.
+        ValueError: On a malformed file (naming the file, column, row and value), a duplicated
+            column name, a model with a score column and no cost column (or the reverse), an
+            unknown name in ``models`` / ``exclude_models``, a refused pickle, a checksum
+            mismatch, or a ``drop_tasks`` prefix that matches nothing.
     """
     table = load_routerbench_table(data_path, drop_tasks=drop_tasks, trust_pickle=trust_pickle, variant=variant,
-                                   cache_dir=cache_dir, missing=missing)
+                                   cache_dir=cache_dir, missing=missing, models=models, exclude_models=exclude_models)
     splits = make_splits(table.task, seed=int(split_seed), groups=table.prompts)
     empty = [name for name, index in splits.items() if index.size == 0]
     if empty:
@@ -113,6 +137,8 @@ def load_routerbench_table(
     variant: RouterBenchVariant = "0shot",
     cache_dir: str | os.PathLike[str] | None = None,
     missing: str = "raise",
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
 ) -> BenchmarkTable:
     """Locate, read and validate a RouterBench file, without embeddings or splits.
 
@@ -121,9 +147,10 @@ def load_routerbench_table(
     variant = check_variant(variant)
     if missing not in MISSING_POLICIES:
         raise ValueError(f"`missing` must be one of {list(MISSING_POLICIES)}, got {missing!r}.")
+    models, exclude_models = parse_model_names(models, "models"), parse_model_names(exclude_models, "exclude_models")
     path = locate_routerbench(data_path, variant=variant, cache_dir=cache_dir)
     return read_routerbench(path, trust_pickle=trust_pickle, cache_dir=cache_dir, missing=missing, drop_tasks=drop_tasks,
-                            variant=variant if data_path is None else None)
+                            variant=variant if data_path is None else None, models=models, exclude_models=exclude_models)
 
 
 def locate_routerbench(data_path: str | os.PathLike[str] | None, *, variant: str = "0shot",
@@ -174,15 +201,20 @@ def read_routerbench(
     missing: str = "raise",
     drop_tasks: Sequence[str] = (),
     variant: str | None = None,
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
 ) -> BenchmarkTable:
     """Read one wide-schema file (CSV, pickle or parquet) into a validated :class:`BenchmarkTable`.
 
     ``metadata["variant"]`` is the pinned release the file's sha256 matches, else ``variant``
-    (the release the file was looked up for; ``None`` for a file the user named).
+    (the release the file was looked up for; ``None`` for a file the user named). Only the
+    columns of the kept models (and the prompt, task and id columns) are read from a CSV or
+    parquet file; model responses never are.
 
     Raises:
-        ValueError: On an unsupported suffix, an empty, truncated or malformed file, a refused
-            pickle, missing cells with ``missing="raise"``, or a ``drop_tasks`` prefix matching nothing.
+        ValueError: On an unsupported suffix, an empty, truncated or malformed file, a duplicated
+            column name, an incomplete model (see :func:`identify_models`), a refused pickle,
+            missing cells with ``missing="raise"``, or a ``drop_tasks`` prefix matching nothing.
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -192,38 +224,115 @@ def read_routerbench(
     pinned = {f.sha256: name for name, f in sources.ROUTERBENCH_FILES.items() if f.sha256}
     metadata: dict[str, Any] = {"source": str(path), "format": fmt, "sha256": sha,
                                 "variant": pinned.get(sha, variant), "pinned_release": sha in pinned}
+    subset = {"models": models, "exclude_models": exclude_models}
     if fmt == "pickle":
-        wide, safe_copy, cache_hit = _read_pickle_safely(path, sha, pinned, trust_pickle=trust_pickle, cache_dir=cache_dir)
+        wide, safe_copy, cache_hit = _read_pickle_safely(path, sha, pinned, trust_pickle=trust_pickle, cache_dir=cache_dir,
+                                                         **subset)
         metadata.update({"safe_copy": str(safe_copy) if safe_copy else None, "safe_copy_hit": cache_hit})
     else:
-        wide = coerce_wide_frame(_read_frame(path, fmt), str(path))
+        header = _csv_header(path) if fmt == "csv" else _parquet_header(path)
+        kept, available = identify_models(header, str(path), **subset)
+        wanted = {*META_COLUMNS, *kept, *(m + COST_SUFFIX for m in kept)}
+        frame = _read_frame(path, fmt, columns=[c for c in header if c in wanted])
+        wide = dataclasses.replace(coerce_wide_frame(frame, str(path), models=kept), available=available)
     return _to_table(wide, str(path), metadata, missing=missing, drop_tasks=drop_tasks)
 
 
-def coerce_wide_frame(frame: pd.DataFrame, source: str) -> _WideData:
-    """Validate a wide-schema DataFrame and extract its arrays (missing cells stay NaN).
+def identify_models(
+    columns: Sequence[Any],
+    source: str,
+    *,
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Find the models of a wide-schema header and check the kept ones have both columns.
+
+    Every column that is not one of :data:`META_COLUMNS` (or an index column pandas wrote) names
+    a model: a bare name is its score column, ``<model>|total_cost`` its cost column,
+    ``<model>|...`` another of its columns. Models are ordered by their cost columns, then the
+    others by first appearance.
+
+    Args:
+        columns: The header, exactly as in the file.
+        source: The file, for messages.
+        models: Keep only these models (``None``: all).
+        exclude_models: Leave these models out: their columns need not be complete.
+
+    Returns:
+        ``(kept, available)``: the kept models, and every model the header names.
 
     Raises:
-        ValueError: Naming ``source``, the column, the row and the value of the first problem.
+        ValueError: Naming ``source``: a column name that appears twice, a missing required
+            column, a kept model without its score or its cost column (saying which, and how to
+            exclude it), an unknown name in ``models`` / ``exclude_models`` (listing the available
+            ones), or fewer than 2 models.
+    """
+    columns = [str(c) for c in columns]
+    seen: dict[str, list[int]] = {}
+    for position, name in enumerate(columns):
+        if name.strip():  # a nameless column (pandas' unnamed index) is no one's
+            seen.setdefault(name, []).append(position)
+    dupes = {name: where for name, where in seen.items() if len(where) > 1}
+    if dupes:
+        listed = ", ".join(f"{name!r} (columns {where})" for name, where in list(dupes.items())[:5])
+        raise ValueError(f"RouterBench file {source} has duplicate column name(s): {listed}"
+                         f"{f' and {len(dupes) - 5} more' if len(dupes) > 5 else ''}. Which copy holds the data is "
+                         f"ambiguous (pandas would read the first and rename the second to '<name>.1'); rename or remove one.")
+    absent = [c for c in REQUIRED_COLUMNS if c not in seen]
+    if absent:
+        raise ValueError(f"RouterBench file {source} is missing the required column(s) {absent}; "
+                         f"columns found: {columns[:12]}{' ...' if len(columns) > 12 else ''}.")
+    named: dict[str, None] = {}
+    for column in columns:
+        if column.endswith(COST_SUFFIX):
+            named.setdefault(column[: -len(COST_SUFFIX)])
+    for column in columns:
+        if column in META_COLUMNS or _INDEX_COLUMN.fullmatch(column) or not column.strip():
+            continue
+        named.setdefault(column.split("|", 1)[0] if "|" in column else column)
+    available = tuple(named)
+    if not available:
+        raise ValueError(f"RouterBench file {source} has no model columns (a score column '<model>' and a cost column "
+                         f"'<model>{COST_SUFFIX}' per model); columns found: {columns[:12]}.")
+    subset = models is not None or exclude_models is not None
+    kept = resolve_model_subset(available, models, exclude_models, source=f"RouterBench file {source}") if subset else available
+    problems, incomplete = [], []
+    for model in kept:
+        score, cost = model in seen, model + COST_SUFFIX in seen
+        if score and cost:
+            continue
+        incomplete.append(model)
+        if score:
+            problems.append(f"model {model!r} has a score column {model!r} but no cost column '{model}{COST_SUFFIX}'")
+        elif cost:
+            problems.append(f"model {model!r} has a cost column '{model}{COST_SUFFIX}' but no score column {model!r}")
+        else:
+            others = [c for c in columns if c.startswith(model + "|")]
+            problems.append(f"model {model!r} (columns {others[:3]}) has neither a score column {model!r} nor a cost column "
+                            f"'{model}{COST_SUFFIX}'")
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
+        raise ValueError(f"RouterBench file {source}: {shown}. Add the missing column(s), or leave the model(s) out by name: "
+                         f"exclude_models={incomplete} (CLI: --exclude-models {','.join(incomplete)}). Every column other than "
+                         f"{list(META_COLUMNS)} names a model.")
+    if len(kept) < 2:
+        raise ValueError(f"RouterBench file {source} has only {len(kept)} model ({list(kept)}); routing needs at least 2.")
+    return kept, available
+
+
+def coerce_wide_frame(frame: pd.DataFrame, source: str, *, models: Sequence[str] | str | None = None,
+                      exclude_models: Sequence[str] | str | None = None) -> _WideData:
+    """Validate a wide-schema DataFrame and extract the arrays of its kept models (missing cells stay NaN).
+
+    Raises:
+        ValueError: Naming ``source``, the column, the row and the value of the first problem
+            (see :func:`identify_models` for the checks of the header).
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValueError(f"RouterBench file {source} holds a {type(frame).__name__}, expected a pandas DataFrame.")
     columns = [str(c) for c in frame.columns]
+    models, available = identify_models(columns, source, models=models, exclude_models=exclude_models)
     frame = frame.set_axis(columns, axis=1)
-    absent = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if absent:
-        raise ValueError(f"RouterBench file {source} is missing the required column(s) {absent}; "
-                         f"columns found: {columns[:12]}{' ...' if len(columns) > 12 else ''}.")
-    models = tuple(c[: -len(COST_SUFFIX)] for c in columns if c.endswith(COST_SUFFIX))
-    if not models:
-        raise ValueError(f"RouterBench file {source} has no '<model>{COST_SUFFIX}' columns, so no model columns can be "
-                         f"identified; columns found: {columns[:12]}.")
-    orphans = [m for m in models if m not in columns]
-    if orphans:
-        raise ValueError(f"RouterBench file {source}: column '{orphans[0]}{COST_SUFFIX}' has no score column '{orphans[0]}' "
-                         f"({len(orphans)} such model(s): {orphans[:5]}).")
-    if len(models) < 2:
-        raise ValueError(f"RouterBench file {source} has only {len(models)} model ({list(models)}); routing needs at least 2.")
     if len(frame) == 0:
         raise ValueError(f"RouterBench file {source} has no rows.")
     sample_id = (frame["sample_id"] if "sample_id" in columns else pd.Series(np.arange(len(frame)))).astype(str).to_numpy(object)
@@ -242,7 +351,7 @@ def coerce_wide_frame(frame: pd.DataFrame, source: str) -> _WideData:
         except PromptFormatError as exc:
             raise ValueError(f"RouterBench file {source}: column 'prompt' at row {row} (sample_id {sample_id[row]!r}) {exc}: "
                              f"{str(value)[:80]!r}") from None
-    return _WideData(models, sample_id, task.astype(str).to_numpy(object), turns, scores, costs)
+    return _WideData(models, sample_id, task.astype(str).to_numpy(object), turns, scores, costs, available)
 
 
 # ---------------------------------------------------------------------- reading
@@ -261,12 +370,34 @@ def _format_of(path: Path) -> str:
     return fmt
 
 
-def _read_frame(path: Path, fmt: str) -> pd.DataFrame:
-    """Read a CSV or parquet file, turning reader failures into a ``ValueError`` naming the file."""
+def _csv_header(path: Path) -> list[str]:
+    """The column names of a CSV file exactly as written (pandas renames a duplicate ``x`` to ``x.1``)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle))
+    except StopIteration:
+        raise ValueError(f"RouterBench file {path} is empty (no header, no rows).") from None
+    except (csv.Error, UnicodeDecodeError, OSError) as exc:
+        raise ValueError(f"RouterBench file {path} cannot be read as csv: its header is malformed ({exc}).") from None
+
+
+def _parquet_header(path: Path) -> list[str]:
+    """The column names of a parquet file, from its schema (nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return [str(name) for name in pq.read_schema(path).names if not str(name).startswith("__index_level_")]
+    except Exception as exc:  # ArrowInvalid, OSError, ...: truncated or not parquet
+        raise ValueError(f"RouterBench file {path} cannot be read as parquet (truncated or corrupt?): "
+                         f"{type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _read_frame(path: Path, fmt: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a CSV or parquet file (only ``columns``, if given), turning reader failures into a ``ValueError`` naming the file."""
     try:
         if fmt == "csv":
-            return pd.read_csv(path, low_memory=False)
-        return pd.read_parquet(path)
+            return pd.read_csv(path, low_memory=False, usecols=columns)
+        return pd.read_parquet(path, columns=columns)
     except pd.errors.EmptyDataError:
         raise ValueError(f"RouterBench file {path} is empty (no header, no rows).") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
@@ -291,11 +422,17 @@ def _safe_copy_path(sha: str, cache_dir: str | os.PathLike[str] | None) -> Path:
 
 
 def _read_pickle_safely(path: Path, sha: str, pinned: dict[str, str], *, trust_pickle: bool,
-                        cache_dir: str | os.PathLike[str] | None) -> tuple[_WideData, Path | None, bool]:
-    """Read a pickle through its safe parquet copy; unpickle only pinned or trusted files."""
+                        cache_dir: str | os.PathLike[str] | None, models: Sequence[str] | None = None,
+                        exclude_models: Sequence[str] | None = None) -> tuple[_WideData, Path | None, bool]:
+    """Read a pickle through its safe parquet copy; unpickle only pinned or trusted files.
+
+    The safe copy holds every model whose score and cost columns are both present, whatever
+    subset this load keeps, so that later loads of other subsets can read it too.
+    """
     safe_copy = _safe_copy_path(sha, cache_dir)
     if safe_copy.is_file():
-        return coerce_wide_frame(_read_frame(safe_copy, "parquet"), f"{safe_copy} (safe copy of {path})"), safe_copy, True
+        return (coerce_wide_frame(_read_frame(safe_copy, "parquet"), f"{safe_copy} (safe copy of {path})", models=models,
+                                  exclude_models=exclude_models), safe_copy, True)
     if sha not in pinned and not trust_pickle:
         known = {name: value for value, name in pinned.items()}
         raise ValueError(
@@ -303,9 +440,15 @@ def _read_pickle_safely(path: Path, sha: str, pinned: dict[str, str], *, trust_p
             f"A pickle can run arbitrary code when loaded. Pass trust_pickle=True if you trust where it came from, "
             f"or convert it to parquet or CSV yourself."
         )
-    wide = coerce_wide_frame(_read_pickle(path), str(path))
+    frame = _read_pickle(path)
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(f"RouterBench file {path} holds a {type(frame).__name__}, expected a pandas DataFrame.")
+    columns = [str(c) for c in frame.columns]
+    kept, available = identify_models(columns, str(path), models=models, exclude_models=exclude_models)
+    complete = tuple(m for m in available if m in columns and m + COST_SUFFIX in columns)
+    wide = coerce_wide_frame(frame, str(path), models=complete)
     written = _write_safe_copy(wide, safe_copy)
-    return wide, written, False
+    return wide.select(kept, available), written, False
 
 
 def _write_safe_copy(wide: _WideData, target: Path) -> Path | None:
@@ -358,13 +501,13 @@ def _to_table(wide: _WideData, source: str, metadata: dict[str, Any], *, missing
                          f"(first: column {column!r} at row {row}, sample_id {wide.sample_id[row]!r}). "
                          f"Pass missing='drop' to drop those rows.")
     prefixes = (drop_tasks,) if isinstance(drop_tasks, str) else tuple(str(p) for p in drop_tasks)
-    tasks = wide.task.astype(str).astype(np.str_)
-    dropped_task = np.zeros(tasks.shape[0], dtype=bool)
+    tasks = wide.task.tolist()
+    dropped_task = np.zeros(len(tasks), dtype=bool)
     for prefix in prefixes:
-        hit = np.char.startswith(tasks, prefix)
+        hit = np.fromiter((str(t).startswith(prefix) for t in tasks), dtype=bool, count=len(tasks))
         if not hit.any():
             raise ValueError(f"RouterBench file {source}: drop_tasks prefix {prefix!r} matches no eval_name "
-                             f"(some eval_names: {sorted(set(tasks.tolist()))[:8]}).")
+                             f"(some eval_names: {[t[:60] for t in sorted(set(map(str, tasks)))[:8]]}).")
         dropped_task |= hit
     keep = ~incomplete & ~dropped_task
     if not keep.any():
@@ -372,10 +515,13 @@ def _to_table(wide: _WideData, source: str, metadata: dict[str, Any], *, missing
                          f"and rows with missing cells.")
     rows = np.flatnonzero(keep)
     prompts = np.array([TURN_SEPARATOR.join(wide.turns[i]) for i in rows.tolist()], dtype=object)
-    metadata = {**metadata, "n_rows_file": int(wide.scores.shape[0]), "n_dropped_missing": int(incomplete.sum()),
-                "drop_tasks": list(prefixes), "n_dropped_tasks": int((dropped_task & ~incomplete).sum()),
+    n_missing, n_tasks = int(incomplete.sum()), int((dropped_task & ~incomplete).sum())
+    metadata = {**metadata, "n_rows_file": int(wide.scores.shape[0]), "n_dropped_missing": n_missing,
+                "drop_tasks": list(prefixes), "n_dropped_tasks": n_tasks,
+                "dropped_rows": {"missing": n_missing, "drop_tasks": n_tasks},
                 "n_multi_turn": int(sum(len(wide.turns[i]) > 1 for i in rows.tolist())),
                 "prompt_tokens": "estimated: words + punctuation marks of the flattened prompt"}
+    metadata = model_subset_metadata(metadata, wide.available or wide.models, wide.models)
     return BenchmarkTable(
         name="routerbench",
         models=wide.models,

@@ -11,7 +11,8 @@ with the price table shipped in ``proteus_env/data/sprout_prices.json`` (USD per
 which ``prices=`` overrides entry by entry. ``prompt_tokens`` is the median over models of
 ``num_input_tokens`` (counted by each model's own tokenizer). The task is the ``dataset`` column.
 The official splits are kept (``validation`` is ``val``); a prompt that appears in two splits is
-an error unless ``drop_cross_split_duplicates=True``.
+an error unless ``drop_cross_split_duplicates=True``. ``models=[...]`` / ``exclude_models=[...]``
+choose the model columns read; an excluded model's columns are neither checked nor priced.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +29,7 @@ from typing import Any, Literal
 import numpy as np
 
 from proteus_env import paths
-from proteus_env.benchmark import SPLIT_NAMES, Benchmark
+from proteus_env.benchmark import SPLIT_NAMES, Benchmark, model_subset_metadata, parse_model_names, resolve_model_subset
 from proteus_env.loaders import sources
 from proteus_env.loaders.assemble import build_benchmark
 from proteus_env.loaders.table import BenchmarkTable
@@ -48,11 +50,13 @@ class _Split:
 
     path: Path
     models: tuple[str, ...]
+    available: tuple[str, ...]
     prompts: np.ndarray
     task: np.ndarray
     scores: np.ndarray
     tokens_in: np.ndarray
     tokens_out: np.ndarray
+    prompt_tokens: np.ndarray
 
 
 # ---------------------------------------------------------------------- public API
@@ -69,6 +73,8 @@ def load_sprout(
     prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     missing: str = "raise",
     drop_cross_split_duplicates: bool = False,
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
 ) -> Benchmark:
     """Load SPROUT as a :class:`~proteus_env.benchmark.Benchmark` with its official splits.
 
@@ -88,6 +94,8 @@ def load_sprout(
         missing: ``"raise"`` on rows with a missing (null or NaN) score or token count, or ``"drop"``.
         drop_cross_split_duplicates: Drop validation/test rows whose prompt is in an earlier split
             instead of raising.
+        models: Read only these model columns (``None``: every model).
+        exclude_models: Do not read these model columns.
 
     Returns:
         A benchmark named ``"sprout"``.
@@ -98,7 +106,7 @@ def load_sprout(
             model, different model columns across splits, or prompts shared between splits.
     """
     table = load_sprout_table(data_path, drop_tasks=drop_tasks, variant=variant, prices=prices, missing=missing,
-                              drop_cross_split_duplicates=drop_cross_split_duplicates)
+                              drop_cross_split_duplicates=drop_cross_split_duplicates, models=models, exclude_models=exclude_models)
     if table.splits is None:  # read_sprout always sets the official splits
         raise RuntimeError("SPROUT table without official splits.")
     return build_benchmark(table, splits=table.splits, encoder=encoder, encoder_kwargs=encoder_kwargs, cache_dir=cache_dir,
@@ -113,6 +121,8 @@ def load_sprout_table(
     prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     missing: str = "raise",
     drop_cross_split_duplicates: bool = False,
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
 ) -> BenchmarkTable:
     """Locate, read and validate the SPROUT split files, without embeddings.
 
@@ -123,7 +133,8 @@ def load_sprout_table(
         raise ValueError(f"`missing` must be one of {list(MISSING_POLICIES)}, got {missing!r}.")
     files = locate_sprout(data_path, variant=variant)
     return read_sprout(files, prices=prices, missing=missing, drop_tasks=drop_tasks,
-                       drop_cross_split_duplicates=drop_cross_split_duplicates, variant=variant)
+                       drop_cross_split_duplicates=drop_cross_split_duplicates, variant=variant, models=models,
+                       exclude_models=exclude_models)
 
 
 def load_price_table(prices: Mapping[str, Any] | str | os.PathLike[str] | None = None) -> PriceTable:
@@ -195,13 +206,16 @@ def read_sprout(
     drop_tasks: Sequence[str] = (),
     drop_cross_split_duplicates: bool = False,
     variant: str | None = None,
+    models: Sequence[str] | str | None = None,
+    exclude_models: Sequence[str] | str | None = None,
 ) -> BenchmarkTable:
     """Read and validate the three split files into one :class:`BenchmarkTable` with official splits.
 
     Raises:
         ValueError: See :func:`load_sprout`.
     """
-    parts = {split: _read_split(Path(files[split])) for split in SPLIT_NAMES}
+    subset = {"models": parse_model_names(models, "models"), "exclude_models": parse_model_names(exclude_models, "exclude_models")}
+    parts = {split: _read_split(Path(files[split]), **subset) for split in SPLIT_NAMES}
     models = parts["train"].models
     for split in ("val", "test"):
         if set(parts[split].models) != set(models):
@@ -214,13 +228,17 @@ def read_sprout(
     if unpriced:
         raise ValueError(f"SPROUT file {parts['train'].path}: no price for model column(s) {unpriced} in {PRICE_FILE.name}; "
                          f"pass prices={{'{unpriced[0]}': {{'input': ..., 'output': ...}}}} (USD per 1M tokens).")
+    holes = {split: _incomplete_rows(part) for split, part in parts.items()}
     keep = {split: _keep_rows(part, models, missing=missing, drop_tasks=drop_tasks) for split, part in parts.items()}
     _check_drop_prefixes(parts, drop_tasks)
+    n_missing = int(sum(int(h.sum()) for h in holes.values()))
+    n_tasks = int(sum(int((~keep[s] & ~holes[s]).sum()) for s in SPLIT_NAMES))
     n_cross = _cross_split_duplicates(parts, keep, drop=drop_cross_split_duplicates)
     blocks = {split: _reorder(parts[split], models, keep[split]) for split in SPLIT_NAMES}
     scores = np.concatenate([b["scores"] for b in blocks.values()])
     tokens_in = np.concatenate([b["tokens_in"] for b in blocks.values()])
     tokens_out = np.concatenate([b["tokens_out"] for b in blocks.values()])
+    prompt_tokens = np.concatenate([b["prompt_tokens"] for b in blocks.values()])
     price_in = np.array([price_table[m][0] for m in models]) / 1e6
     price_out = np.array([price_table[m][1] for m in models]) / 1e6
     sizes = [blocks[s]["scores"].shape[0] for s in SPLIT_NAMES]
@@ -238,9 +256,13 @@ def read_sprout(
         "prices_usd_per_1m": {m: list(price_table[m]) for m in models},
         "n_rows_file": {s: int(parts[s].scores.shape[0]) for s in SPLIT_NAMES},
         "n_dropped_cross_split_duplicates": n_cross,
+        "n_dropped_missing": n_missing,
+        "n_dropped_tasks": n_tasks,
+        "dropped_rows": {"missing": n_missing, "drop_tasks": n_tasks, "cross_split_duplicates": n_cross},
         "drop_tasks": list(_prefixes(drop_tasks)),
         "prompt_tokens": "median over models of num_input_tokens",
     }
+    metadata = model_subset_metadata(metadata, parts["train"].available, models)
     return BenchmarkTable(
         name="sprout",
         models=models,
@@ -248,7 +270,7 @@ def read_sprout(
         prompts=np.concatenate([b["prompts"] for b in blocks.values()]),
         scores=scores,
         costs=tokens_in * price_in + tokens_out * price_out,
-        prompt_tokens=np.rint(np.median(tokens_in, axis=1)).astype(np.int64),
+        prompt_tokens=np.rint(prompt_tokens).astype(np.int64),
         splits=splits,
         metadata=metadata,
     )
@@ -304,8 +326,8 @@ def _parse_prices(payload: Any, source: str) -> PriceTable:
     return table
 
 
-def _read_split(path: Path) -> _Split:
-    """Read and check one split file; NaN marks missing cells."""
+def _read_split(path: Path, *, models: tuple[str, ...] | None = None, exclude_models: tuple[str, ...] | None = None) -> _Split:
+    """Read and check one split file (the kept model columns only); NaN marks missing cells."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -322,7 +344,16 @@ def _read_split(path: Path) -> _Split:
         raise ValueError(f"SPROUT file {path} is missing the required column(s) {absent}; columns found: {names[:12]}.")
     if table.num_rows == 0:
         raise ValueError(f"SPROUT file {path} has no rows.")
-    models = tuple(f.name for f in table.schema if pa.types.is_struct(f.type))
+    names = list(table.schema.names)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"SPROUT file {path} has duplicate column name(s) {dupes}: which copy holds the data is ambiguous; "
+                         f"rename or remove one.")
+    available = tuple(f.name for f in table.schema if pa.types.is_struct(f.type))
+    if models is not None or exclude_models is not None:
+        models = resolve_model_subset(available, models, exclude_models, source=f"SPROUT file {path}")
+    else:
+        models = available
     if len(models) < 2:
         raise ValueError(f"SPROUT file {path} has {len(models)} model (struct) column(s) {list(models)}; "
                          f"routing needs at least 2.")
@@ -337,7 +368,37 @@ def _read_split(path: Path) -> _Split:
     _check_values(path, models, "score", scores, high=1.0)
     _check_values(path, models, "num_input_tokens", tokens_in, high=np.inf, integral=True)
     _check_values(path, models, "num_output_tokens", tokens_out, high=np.inf, integral=True)
-    return _Split(path, models, prompts, task, scores, tokens_in, tokens_out)
+    return _Split(path, models, available, prompts, task, scores, tokens_in, tokens_out,
+                  _median_input_tokens(table, available, tokens_in, path))
+
+
+def _median_input_tokens(table: Any, available: tuple[str, ...], kept_tokens: np.ndarray, path: Path) -> np.ndarray:
+    """Per row, the median ``num_input_tokens`` over every model column of the file, excluded ones too.
+
+    A prompt's length does not depend on which models are routed between, so a model subset keeps
+    the full file's ``prompt_tokens``. Cells of excluded models that are missing or invalid are
+    skipped; a row with none left uses the kept models' median.
+    """
+    import pyarrow as pa
+
+    columns = [kept_tokens]
+    for model in available:
+        field = table.schema.field(model).type
+        names = [field.field(i).name for i in range(field.num_fields)]
+        if "num_input_tokens" not in names:
+            continue
+        try:
+            values = _struct_field(table, model, "num_input_tokens", path)
+        except (ValueError, pa.ArrowInvalid):
+            continue
+        with np.errstate(invalid="ignore"):
+            columns.append(np.where(np.isfinite(values) & (values >= 0), values, np.nan)[:, None])
+    stacked = np.column_stack(columns[1:]) if len(columns) > 1 else kept_tokens
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows whose cells are all missing: filled below
+        median = np.nanmedian(stacked, axis=1)
+    fallback = np.median(kept_tokens, axis=1)
+    return np.where(np.isnan(median), fallback, median)
 
 
 def _text_column(table: Any, name: str, path: Path) -> np.ndarray:
@@ -378,6 +439,16 @@ def _check_values(path: Path, models: tuple[str, ...], field: str, values: np.nd
                          f"{float(values[row, col])!r}; it must be {rule} ({int(bad.sum())} such cells).")
 
 
+def _incomplete_rows(part: _Split) -> np.ndarray:
+    """Rows with a missing score or token count in a kept model column."""
+    return (np.isnan(part.scores) | np.isnan(part.tokens_in) | np.isnan(part.tokens_out)).any(axis=1)
+
+
+def _starts_with(values: np.ndarray, prefix: str) -> np.ndarray:
+    """Elementwise ``str(value).startswith(prefix)`` without a fixed-width string array."""
+    return np.fromiter((str(v).startswith(prefix) for v in values.tolist()), dtype=bool, count=len(values))
+
+
 def _keep_rows(part: _Split, models: tuple[str, ...], *, missing: str, drop_tasks: Sequence[str]) -> np.ndarray:
     holes = np.isnan(part.scores) | np.isnan(part.tokens_in) | np.isnan(part.tokens_out)
     incomplete = holes.any(axis=1)
@@ -387,18 +458,17 @@ def _keep_rows(part: _Split, models: tuple[str, ...], *, missing: str, drop_task
                          f"token count (first: model column {part.models[col]!r} at row {row}). "
                          f"Pass missing='drop' to drop them.")
     keep = ~incomplete
-    tasks = part.task.astype(str).astype(np.str_)
     for prefix in _prefixes(drop_tasks):
-        keep &= ~np.char.startswith(tasks, prefix)
+        keep &= ~_starts_with(part.task, prefix)
     return keep
 
 
 def _check_drop_prefixes(parts: Mapping[str, _Split], drop_tasks: Sequence[str]) -> None:
-    tasks = np.concatenate([p.task for p in parts.values()]).astype(str).astype(np.str_)
+    tasks = np.concatenate([p.task for p in parts.values()])
     for prefix in _prefixes(drop_tasks):
-        if not np.char.startswith(tasks, prefix).any():
+        if not _starts_with(tasks, prefix).any():
             raise ValueError(f"SPROUT: drop_tasks prefix {prefix!r} matches no 'dataset' value "
-                             f"(values: {sorted(set(tasks.tolist()))[:8]}).")
+                             f"(values: {[str(t)[:60] for t in sorted(set(map(str, tasks.tolist())))[:8]]}).")
 
 
 def _cross_split_duplicates(parts: Mapping[str, _Split], keep: dict[str, np.ndarray], *, drop: bool) -> int:
@@ -433,4 +503,5 @@ def _reorder(part: _Split, models: tuple[str, ...], keep: np.ndarray) -> dict[st
         "scores": part.scores[np.ix_(rows, order)],
         "tokens_in": part.tokens_in[np.ix_(rows, order)],
         "tokens_out": part.tokens_out[np.ix_(rows, order)],
+        "prompt_tokens": part.prompt_tokens[rows],
     }

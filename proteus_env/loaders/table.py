@@ -78,3 +78,28 @@ def summarize_outcomes(models: tuple[str, ...] | list[str], scores: np.ndarray, 
         "oracle_share": dict(zip(models, counts.tolist(), strict=True)),
         "no_model_correct": float((best <= 0.0).mean()),
     }
+
+
+#: Options that drop rows, by the key of ``metadata["dropped_rows"]``, as a user names them.
+ROW_DROP_OPTIONS: dict[str, str] = {
+    "missing": "rows with a missing cell (missing='drop', --missing drop)",
+    "drop_tasks": "rows of dropped tasks (drop_tasks, --drop-tasks)",
+    "cross_split_duplicates": "rows whose prompt is in an earlier split (drop_cross_split_duplicates)",
+}
+
+
+def describe_dropped(metadata: Mapping[str, Any]) -> list[str]:
+    """One line per row count and one for the models that explicit options dropped (empty: nothing dropped).
+
+    Reads ``metadata["dropped_rows"]`` (option -> count) and ``metadata["dropped_models"]``, as the
+    loaders and :meth:`~proteus_env.benchmark.Benchmark.select_models` record them.
+    """
+    lines = []
+    rows = metadata.get("dropped_rows") or {}
+    for key, count in rows.items():
+        if int(count):
+            lines.append(f"{int(count)} {ROW_DROP_OPTIONS.get(key, f'rows ({key})')}")
+    models = list(metadata.get("dropped_models") or [])
+    if models:
+        lines.append(f"{len(models)} model(s) (models / exclude_models, --models / --exclude-models): {', '.join(models)}")
+    return lines

@@ -300,3 +300,23 @@ def test_render_ansi():
     text = env.render()
     assert "mu=0.500" in text and "score=" in text
     assert make().render() is None
+
+
+def test_train_holdout_keeps_the_duals_rows_out_of_training_sessions():
+    from proteus_env.policy_eval import dual_and_calibration_rows, train_holdout_rows
+
+    env = make(train_holdout=0.1, session_length=50)
+    held = train_holdout_rows(env.benchmark, seed=0, fraction=0.1)
+    train = env.benchmark.split_index("train")
+    assert held.size == round(0.1 * train.size) and np.isin(held, train).all()
+    assert env.session_rows.size == train.size - held.size and not np.isin(env.session_rows, held).any()
+    for seed in range(5):
+        env.reset(seed=seed)
+        assert not np.isin(env._session, held).any()
+    dual, calibration = dual_and_calibration_rows(env.benchmark, seed=0, train_holdout=0.1)
+    assert np.array_equal(dual, held) and np.array_equal(calibration, env.benchmark.split_index("val"))
+    halves = dual_and_calibration_rows(env.benchmark, seed=0)  # without a holdout: validation, half each
+    assert not np.intersect1d(*halves).size and halves[0].size + halves[1].size == env.benchmark.split_index("val").size
+    assert np.array_equal(make(split="val", train_holdout=0.1).session_rows, env.benchmark.split_index("val"))
+    with pytest.raises(ValueError, match="train_holdout"):
+        make(train_holdout=1.0)

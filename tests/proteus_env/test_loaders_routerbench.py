@@ -349,3 +349,103 @@ def test_data_info_reports_missing_file(capsys, tmp_path):
 def test_load_benchmark_registry_reaches_the_loader():
     bench = load_benchmark("routerbench", data_path=str(SAMPLE), split_seed=2, encoder_kwargs={"dim": 8})
     assert bench.name == "routerbench" and bench.embedding_dim == 8 and bench.metadata["split_seed"] == 2
+
+
+# ---------------------------------------------------------------------- ambiguity is refused (issue 16)
+def test_a_model_without_its_cost_or_score_column_is_named(tmp_path, frame):
+    cases = {
+        "no-cost": (["claude-v2|total_cost"], "model 'claude-v2' has a score column 'claude-v2' but no cost column 'claude-v2|total_cost'"),
+        "no-score": (["claude-v2"], "model 'claude-v2' has a cost column 'claude-v2|total_cost' but no score column 'claude-v2'"),
+        "response-only": (["claude-v2", "claude-v2|total_cost"], "model 'claude-v2' (columns ['claude-v2|model_response']) has neither"),
+    }
+    for name, (dropped, fragment) in cases.items():
+        path = _write(frame.drop(columns=dropped), tmp_path / f"{name}.csv")
+        with pytest.raises(ValueError) as info:
+            load_routerbench(path)
+        message = str(info.value)
+        assert str(path) in message and fragment in message and "exclude_models=['claude-v2']" in message, message
+        bench = load_routerbench(path, exclude_models=["claude-v2"])
+        assert "claude-v2" not in bench.models and bench.n_models == 10
+        assert bench.metadata["dropped_models"] == ["claude-v2"] and bench.metadata["n_dropped_models"] == 1
+
+
+def test_a_score_column_without_a_cost_column_is_not_silently_ignored(tmp_path, frame):
+    """Before: a file without `claude-v2|total_cost` loaded as a 10-model benchmark, silently."""
+    path = _write(frame.drop(columns=["claude-v2|total_cost", "claude-v2|model_response"]), tmp_path / "bare.csv")
+    with pytest.raises(ValueError, match=r"model 'claude-v2' has a score column 'claude-v2' but no cost column"):
+        load_routerbench(path)
+    extra = _write(frame.assign(category="x"), tmp_path / "extra.csv")  # an unknown column is ambiguous too
+    with pytest.raises(ValueError, match=r"model 'category' has a score column 'category' but no cost column"):
+        load_routerbench(extra)
+    assert load_routerbench(extra, exclude_models=["category"]).n_models == 11
+    indexed = tmp_path / "indexed.csv"
+    frame.to_csv(indexed)  # pandas' index column `Unnamed: 0` is not a model
+    assert load_routerbench(indexed).n_models == 11
+
+
+def test_duplicate_column_names_are_refused_naming_them(tmp_path, frame):
+    """Before: pandas renamed the second `gpt-4-1106-preview` to `gpt-4-1106-preview.1` and the first one was read, silently."""
+    second = pd.DataFrame({"gpt-4-1106-preview": 1.0}, index=frame.index)  # a second copy, all correct
+    path = _write(pd.concat([frame, second], axis=1), tmp_path / "dupes.csv")
+    position = list(frame.columns).index("gpt-4-1106-preview")
+    with pytest.raises(ValueError) as info:
+        load_routerbench(path)
+    message = str(info.value)
+    assert str(path) in message, message
+    assert f"duplicate column name(s): 'gpt-4-1106-preview' (columns [{position}, {frame.shape[1]}])" in message, message
+    duplicated = pd.concat([frame, frame[["claude-v2"]]], axis=1)  # the same in a parquet or pickle frame
+    parquet = tmp_path / "dupes.parquet"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_arrays([pa.array(duplicated.iloc[:, i]) for i in range(duplicated.shape[1])],
+                                        names=[str(c) for c in duplicated.columns]), parquet)
+    with pytest.raises(ValueError, match=r"duplicate column name\(s\): 'claude-v2'") as info:
+        load_routerbench(parquet)
+    assert str(parquet) in str(info.value)
+    pickled = tmp_path / "dupes.pkl"
+    duplicated.to_pickle(pickled)
+    with pytest.raises(ValueError, match=r"duplicate column name\(s\): 'claude-v2'"):
+        load_routerbench(pickled, trust_pickle=True)
+
+
+def test_rows_and_models_dropped_by_options_are_counted_and_printed(tmp_path, frame, capsys):
+    holes = frame.copy()
+    holes["claude-v1|total_cost"] = holes["claude-v1|total_cost"].astype(object)
+    holes.loc[[3, 7], "claude-v1|total_cost"] = np.nan
+    holes.loc[9, "gpt-4-1106-preview"] = np.nan
+    path = _write(holes, tmp_path / "holes.csv")
+    n_mmlu = int(frame.loc[~frame.index.isin([3, 7, 9]), "eval_name"].str.startswith("mmlu").sum())
+    bench = load_routerbench(path, missing="drop", drop_tasks=("mmlu",), exclude_models=["claude-v2"])
+    meta = bench.metadata
+    assert meta["dropped_rows"] == {"missing": 3, "drop_tasks": n_mmlu}
+    assert meta["n_dropped_missing"] == 3 and meta["n_dropped_tasks"] == n_mmlu and meta["n_rows_file"] == 365
+    assert bench.n_queries == 365 - 3 - n_mmlu
+    assert meta["dropped_models"] == ["claude-v2"] and len(meta["models_available"]) == 11
+    # Excluding the model with holes keeps its rows: only the kept models' cells count.
+    kept = load_routerbench(path, missing="drop", exclude_models=["claude-v1"])
+    assert kept.metadata["dropped_rows"] == {"missing": 1, "drop_tasks": 0} and kept.n_queries == 364
+
+    assert cli_main(["data", "info", "--benchmark", "routerbench", "--path", str(path), "--missing", "drop",
+                     "--drop-tasks", "mmlu", "--exclude-models", "claude-v2"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^dropped\s+3 rows with a missing cell", out, re.M), out
+    assert re.search(rf"^dropped\s+{n_mmlu} rows of dropped tasks", out, re.M), out
+    assert re.search(r"^dropped\s+1 model\(s\) .*: claude-v2$", out, re.M), out
+    assert re.search(r"^models\s+10$", out, re.M) and re.search(rf"^prompts\s+{365 - 3 - n_mmlu}$", out, re.M)
+    assert cli_main(["data", "info", "--benchmark", "routerbench", "--path", str(SAMPLE)]) == 0
+    assert re.search(r"^dropped\s+nothing$", capsys.readouterr().out, re.M)
+
+
+def test_data_info_and_embed_take_a_model_subset(capsys):
+    assert cli_main(["data", "info", "--benchmark", "routerbench", "--path", str(SAMPLE), "--models",
+                     "gpt-4-1106-preview,zero-one-ai/Yi-34B-Chat"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^models\s+2$", out, re.M) and re.search(r"^dropped\s+9 model\(s\)", out, re.M)
+    assert cli_main(["data", "info", "--benchmark", "synthetic", "--exclude-models", "claude-v2"]) == 0
+    assert re.search(r"^models\s+10$", capsys.readouterr().out, re.M)
+    assert cli_main(["data", "info", "--benchmark", "routerbench", "--path", str(SAMPLE), "--models", "gpt-4,claude-v2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("proteus data: error:") and "unknown model(s) ['gpt-4']" in err and "available:" in err
+    assert cli_main(["data", "embed", "routerbench", "--path", str(SAMPLE), "--dim", "8", "--exclude-models", "claude-v2"]) == 0
+    assert re.search(r"^dropped\s+1 model\(s\) .*claude-v2$", capsys.readouterr().out, re.M)

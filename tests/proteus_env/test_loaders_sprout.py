@@ -113,7 +113,7 @@ def test_unpriced_model_raises_naming_it(tmp_path):
 
 
 def test_env_passes_check_env_on_fixture(sprout13):
-    env = gym.make("Proteus-SPROUT-v0", data_path=str(sprout13))
+    env = gym.make("Proteus-SPROUT-v0", data_path=str(sprout13), session_length=16)  # the train split has 90 rows
     check_env(env.unwrapped)
     obs, _ = env.reset(seed=0)
     assert obs["p_hat"].shape == (13,)

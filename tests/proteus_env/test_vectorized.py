@@ -74,7 +74,7 @@ def test_make_vec_env_default_render_mode_falls_back_without_rendering():
         ({}, lambda t: np.linspace(0, 1, 4)[:, None]),
         ({"learn_gamma": True}, lambda t: np.stack([np.linspace(0, 1, 4), np.linspace(1, 0, 4) * (t % 3) / 2], axis=1)),
         ({"action_mode": "model"}, lambda t: (np.arange(4) * 3 + t) % 11),
-        ({"reward_normalization": "one_plus_lambda", "quality_weight": "zero", "cost_weight": "one"},
+        ({"reward_normalization": "one_plus_lambda", "quality_weight": "zero", "cost_weight": "one", "train_holdout": 0.1},
          lambda t: np.linspace(0, 1, 4)[:, None]),
     ],
 )

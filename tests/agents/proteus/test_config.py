@@ -23,7 +23,8 @@ def test_the_yaml_repeats_the_code_defaults():
     assert TrainConfig.from_dict(blocks["default"]) == TrainConfig()
     for env_id in ("Proteus-Synthetic-v0", "Proteus-RouterBench-v0", "Proteus-SPROUT-v0"):
         assert load_train_config(env_id) == TrainConfig()
-    assert TrainConfig().calibration_points == 201 and TrainConfig().tau_headroom == 0.05
+    assert TrainConfig().calibration_points == 201 and TrainConfig().tau_headroom == 0.0
+    assert TrainConfig().env_kwargs["reward_normalization"] == "one_plus_lambda" and TrainConfig().env_kwargs["train_holdout"] == 0.1
 
 
 def test_old_import_paths_still_work():
@@ -68,7 +69,7 @@ def test_good_overrides():
     apply_override(config, "env_kwargs.benchmark_kwargs.n_queries=5000")  # env_kwargs is free-form
     apply_override(config, "policy_kwargs.net_arch.pi=[32]")
     assert config["dual"]["eta"] == 0.2 and config["ppo"]["learning_rate"] == 3e-4
-    assert config["env_kwargs"] == {"session_length": 100, "benchmark_kwargs": {"n_queries": 5000}}
+    assert config["env_kwargs"] == {**TrainConfig().env_kwargs, "benchmark_kwargs": {"n_queries": 5000}}
     typed = TrainConfig.from_dict(config)
     assert typed.dual.eta == 0.2 and typed.policy_kwargs.net_arch == {"pi": [32], "vf": [64, 64]}
     assert TrainConfig().with_overrides(["dual.n_bins=3", "n_envs=2"]).dual.n_bins == 3
