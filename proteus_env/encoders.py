@@ -243,8 +243,10 @@ class SentenceTransformerEncoder(Encoder):
         self.batch_size = int(batch_size)
         self.device = device
         self.normalize = bool(normalize)
-        self._model = sentence_transformers.SentenceTransformer(self.model_path, device=device)
-        self._dim = int(self._model.get_sentence_embedding_dimension())
+        self._model = sentence_transformers.SentenceTransformer(self.model_path, device=device, local_files_only=True)
+        # sentence-transformers >= 6 renamed the method (the old name warns); older releases only have the old one.
+        dimension = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self._dim = int(dimension())
 
     @property
     def dim(self) -> int:

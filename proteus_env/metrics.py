@@ -16,6 +16,9 @@ Building blocks:
 * :func:`evaluate_tau` — one :class:`TauRecord` per τ;
 * :func:`summarize` — the aggregates over a τ grid (floor compliance, band rates, Pearson(τ, μ),
   cost range, savings, gap to oracle, AIQ, routing efficiency, RPI).
+* :func:`calibration_metrics` — per-model AUC, Brier score and expected calibration error of
+  predicted correctness p̂ (:func:`auc_score`, :func:`brier_score`,
+  :func:`expected_calibration_error`), and :func:`reliability_curve` for reliability diagrams.
 
 References:
     Hu et al., 2024, "RouterBench: A Benchmark for Multi-LLM Routing System" (AIQ, the
@@ -685,3 +688,137 @@ def _paired(a: Any, b: Any, *, names: tuple[str, str] = ("taus", "accuracies")) 
     if names[0] == "taus":
         check_unit_interval_array(a, "taus")
     return a, b
+
+
+# ---------------------------------------------------------------------------- calibration of p̂
+# How well predicted correctness p̂ matches the realized scores, per model. Fractional scores
+# (GSM8K, MT-Bench) are used as they are: a row with score y counts as a positive of weight y and
+# a negative of weight 1 − y (for binary scores every definition below is the usual one).
+
+#: Default number of equal-width probability bins of :func:`expected_calibration_error` and :func:`reliability_curve`.
+DEFAULT_CALIBRATION_BINS = 10
+
+
+def _check_predictions(scores: Any, probabilities: Any, *, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate realized scores and predicted probabilities: same shape, non-empty, every entry in [0, 1]."""
+    scores = check_unit_interval_array(scores, "scores", ndim=ndim)
+    probabilities = check_unit_interval_array(probabilities, "probabilities", ndim=ndim)
+    if scores.shape != probabilities.shape:
+        raise ValueError(f"`probabilities` has shape {probabilities.shape}, expected {scores.shape} like `scores`.")
+    return scores, probabilities
+
+
+def _check_bins(n_bins: Any) -> int:
+    return check_int(n_bins, "n_bins", minimum=1)
+
+
+def auc_score(scores: Any, probabilities: Any) -> float:
+    """Area under the ROC curve of predicted probabilities against realized scores (one model).
+
+    The Mann–Whitney form: the probability that a positive row gets a higher p̂ than a negative
+    one, ties counting one half. A fractional score ``y`` makes its row a positive of weight ``y``
+    and a negative of weight ``1 − y``; a row is never paired with itself.
+
+    Args:
+        scores: ``(n,)`` realized scores in [0, 1].
+        probabilities: ``(n,)`` predicted probabilities in [0, 1].
+
+    Returns:
+        The AUC in [0, 1]; NaN when there is no positive or no negative weight (a model that is
+        always right, or always wrong, on these rows).
+
+    Raises:
+        ValueError: On mismatched shapes, an empty input or values outside [0, 1].
+    """
+    y, p = _check_predictions(scores, probabilities, ndim=1)
+    values, group = np.unique(p, return_inverse=True)
+    positive = np.bincount(group, weights=y, minlength=values.size)
+    negative = np.bincount(group, weights=1.0 - y, minlength=values.size)
+    negative_below = np.cumsum(negative) - negative
+    self_pairs = float((y * (1.0 - y)).sum())  # a fractional row is both: drop its pair with itself (a tie)
+    numerator = float((positive * (negative_below + 0.5 * negative)).sum()) - 0.5 * self_pairs
+    denominator = float(positive.sum() * negative.sum()) - self_pairs
+    return numerator / denominator if denominator > 1e-12 else math.nan
+
+
+def brier_score(scores: Any, probabilities: Any) -> float:
+    """Brier score ``mean((p̂ − y)²)`` of predicted probabilities against realized scores (lower is better).
+
+    Raises:
+        ValueError: On mismatched shapes, an empty input or values outside [0, 1].
+    """
+    y, p = _check_predictions(scores, probabilities, ndim=1)
+    return float(((p - y) ** 2).mean())
+
+
+def reliability_curve(scores: Any, probabilities: Any, n_bins: int = DEFAULT_CALIBRATION_BINS) -> dict[str, np.ndarray]:
+    """Reliability diagram data: predicted against realized correctness in equal-width bins of p̂.
+
+    Bin ``b`` (of ``n_bins``) holds the rows with ``b/n_bins <= p̂ < (b + 1)/n_bins``; the last bin
+    also holds ``p̂ = 1``.
+
+    Args:
+        scores: ``(n,)`` realized scores in [0, 1].
+        probabilities: ``(n,)`` predicted probabilities in [0, 1].
+        n_bins: Number of bins (>= 1).
+
+    Returns:
+        ``{"lower", "upper", "count", "mean_probability", "mean_score"}``, each ``(n_bins,)``; the
+        means of an empty bin are NaN.
+
+    Raises:
+        ValueError: On mismatched shapes, an empty input, values outside [0, 1] or ``n_bins < 1``.
+    """
+    y, p = _check_predictions(scores, probabilities, ndim=1)
+    n_bins = _check_bins(n_bins)
+    index = np.minimum((p * n_bins).astype(np.int64), n_bins - 1)
+    count = np.bincount(index, minlength=n_bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_p = np.bincount(index, weights=p, minlength=n_bins) / count
+        mean_y = np.bincount(index, weights=y, minlength=n_bins) / count
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return {"lower": edges[:-1], "upper": edges[1:], "count": count.astype(np.int64), "mean_probability": mean_p, "mean_score": mean_y}
+
+
+def expected_calibration_error(scores: Any, probabilities: Any, n_bins: int = DEFAULT_CALIBRATION_BINS) -> float:
+    """Expected calibration error: ``Σ_b (n_b / n)·|mean score_b − mean p̂_b|`` over equal-width bins.
+
+    The bins are those of :func:`reliability_curve` (``n_bins`` equal-width bins of [0, 1], empty
+    bins contributing nothing). 0 is perfectly calibrated; the value depends on ``n_bins`` and, for
+    small ``n``, is biased upwards by sampling noise in each bin's mean score.
+
+    Raises:
+        ValueError: On mismatched shapes, an empty input, values outside [0, 1] or ``n_bins < 1``.
+    """
+    curve = reliability_curve(scores, probabilities, n_bins)
+    count = curve["count"]
+    filled = count > 0
+    gaps = np.abs(curve["mean_score"][filled] - curve["mean_probability"][filled])
+    return float((count[filled] * gaps).sum() / count.sum())
+
+
+def calibration_metrics(scores: Any, probabilities: Any, n_bins: int = DEFAULT_CALIBRATION_BINS) -> dict[str, np.ndarray]:
+    """Per-model AUC, Brier score and ECE of predicted correctness against realized scores.
+
+    Args:
+        scores: ``(n, K)`` realized scores in [0, 1].
+        probabilities: ``(n, K)`` predicted correctness p̂ in [0, 1].
+        n_bins: Bins of the ECE.
+
+    Returns:
+        ``{"auc", "brier", "ece", "mean_probability", "mean_score"}``, each ``(K,)`` (AUC NaN for a
+        model without both outcomes on these rows).
+
+    Raises:
+        ValueError: On mismatched shapes, an empty input, values outside [0, 1] or ``n_bins < 1``.
+    """
+    y, p = _check_predictions(scores, probabilities, ndim=2)
+    n_bins = _check_bins(n_bins)
+    columns = range(y.shape[1])
+    return {
+        "auc": np.array([auc_score(y[:, k], p[:, k]) for k in columns]),
+        "brier": ((p - y) ** 2).mean(axis=0),
+        "ece": np.array([expected_calibration_error(y[:, k], p[:, k], n_bins) for k in columns]),
+        "mean_probability": p.mean(axis=0),
+        "mean_score": y.mean(axis=0),
+    }

@@ -5,18 +5,24 @@ Shared by the environment, the trained-router API and the baselines. For a quali
 
     argmax_k  p̂_k(x) + μ · s_b · b_k − (1 − μ)^γ · s_c · ĉ_k(x)
 
-* ``p̂`` — a joint soft-label logistic regression on ``[z, log1p(prompt_tokens)]`` fitted on the
+* ``p̂`` — by default a joint soft-label logistic regression on ``[z, log1p(prompt_tokens)]``
+  (``HeadConfig.predictor``: also ``"gbt"``, gradient-boosted trees, or ``"mlp"``) fitted on the
   train split only, Platt-calibrated per model on validation. Train rows get cross-fitted
-  (out-of-fold, ``n_folds``) predictions: in-sample ones are optimistic, and a policy trained on
-  them learns that cheap models are right more often than they are.
-* ``ĉ`` — a ridge regression of log USD cost on the same features (prompt length carries most of
-  the cost), mapped to [0, 1] on a log scale between the 1st and 99th percentile of the train
-  split's log costs, so that μ moves through the cheap models instead of jumping to the dearest.
+  (out-of-fold, ``n_folds``; rows sharing a prompt text share a fold) predictions: in-sample ones
+  are optimistic, and a policy trained on them learns that cheap models are right more often than
+  they are.
+* ``ĉ`` — by default a ridge regression of log USD cost on the same features (prompt length
+  carries most of the cost; ``HeadConfig.cost_predictor``: also ``"gbt"`` or ``"mlp"``, whose train
+  rows are cross-fitted too), mapped to [0, 1] on a log scale between the 1st and 99th percentile
+  of the train split's log costs, so that μ moves through the cheap models instead of jumping to
+  the dearest.
 * ``b`` — each model's train-split mean score, min-max scaled to [0, 1].
 * ``s_b``, ``s_c`` and ``γ`` — the term scales; defaults chosen by measurement (see
   :class:`HeadConfig`).
 
-Everything is vectorized over queries; parameters are plain arrays, saved to ``.npz`` + JSON.
+Everything is vectorized over queries; parameters are plain arrays, saved to ``.npz`` + JSON (the
+trees and the MLP are exported from scikit-learn into arrays: loading a head never unpickles).
+:func:`choose_predictor` picks among predictors on validation, never on test.
 """
 
 from __future__ import annotations
@@ -25,22 +31,36 @@ import dataclasses
 import functools
 import json
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from proteus_env.benchmark import Benchmark
+from proteus_env.metrics import calibration_metrics
 from proteus_env.predictors import (
+    ArrayModel,
+    GBTSettings,
+    MLPSettings,
     Standardizer,
+    fit_gbt,
+    fit_mlp,
     fit_platt,
     fit_ridge,
     fit_soft_logistic,
+    model_from_arrays,
     query_features,
     sigmoid,
 )
 
 GAMMA_RANGE: tuple[float, float] = (2.0, 8.0)
+#: Correctness predictors of :attr:`HeadConfig.predictor`.
+PREDICTORS: tuple[str, ...] = ("logistic", "gbt", "mlp")
+#: Cost predictors of :attr:`HeadConfig.cost_predictor`.
+COST_PREDICTORS: tuple[str, ...] = ("ridge", "gbt", "mlp")
+#: Roles of the non-linear predictors in a saved head (prefix of their arrays in the ``.npz``).
+_ROLES: tuple[str, ...] = ("correctness", "cost")
 
 
 def gamma_from_action(entry: np.ndarray | float) -> np.ndarray | float:
@@ -62,13 +82,27 @@ class HeadConfig:
     routes like the cheapest model, μ = 1 like the most accurate); ``benchmarks/frontier.py``
     measures that spread for any setting.
 
+    The predictors default to the linear ones (logistic p̂, ridge ĉ); ``"gbt"`` and ``"mlp"`` are
+    scikit-learn models exported into arrays. Pick among them on validation with
+    :func:`choose_predictor`.
+
     Attributes:
-        l2: Ridge strength of both predictors.
+        l2: Ridge strength of the linear predictors (logistic and ridge).
         n_folds: Folds of the cross-fitted train predictions.
         quality_scale: ``s_b``, weight of the quality prior term.
         cost_scale: ``s_c``, weight of the normalized cost term.
         gamma: Default exponent γ of ``(1 − μ)``.
         cost_quantiles: Quantiles of the train log costs mapped to 0 and 1.
+        predictor: Correctness model, one of :data:`PREDICTORS`.
+        cost_predictor: Log-cost model, one of :data:`COST_PREDICTORS`.
+        gbt_max_iter, gbt_learning_rate, gbt_max_depth, gbt_min_samples_leaf: Gradient-boosted
+            trees (``HistGradientBoosting*``, one per model, early stopping on 10 % of the rows).
+        mlp_hidden, mlp_alpha, mlp_max_iter: The MLP (L-BFGS, one network for all models).
+
+    The tree and MLP defaults were chosen on validation log-loss of split seed 0 only (synthetic
+    benchmark with 8,000 queries; RouterBench sample with TF-IDF and MiniLM embeddings): depth-2
+    trees did at least as well as depth 3 everywhere; the MLP needs a strong L2 penalty (the best
+    ``alpha`` was 10–300 depending on the data, 100 a compromise) and a 32-unit layer.
     """
 
     l2: float = 1.0
@@ -77,6 +111,15 @@ class HeadConfig:
     cost_scale: float = 3.0
     gamma: float = 2.0
     cost_quantiles: tuple[float, float] = (0.01, 0.99)
+    predictor: str = "logistic"
+    cost_predictor: str = "ridge"
+    gbt_max_iter: int = 200
+    gbt_learning_rate: float = 0.1
+    gbt_max_depth: int = 2
+    gbt_min_samples_leaf: int = 20
+    mlp_hidden: tuple[int, ...] = (32,)
+    mlp_alpha: float = 100.0
+    mlp_max_iter: int = 100
 
     def __post_init__(self) -> None:
         problems = []
@@ -93,6 +136,22 @@ class HeadConfig:
         low, high = self.cost_quantiles
         if not 0.0 <= low < high <= 1.0:
             problems.append(f"cost_quantiles must satisfy 0 <= low < high <= 1 (got {self.cost_quantiles!r})")
+        if self.predictor not in PREDICTORS:
+            problems.append(f"predictor must be one of {list(PREDICTORS)} (got {self.predictor!r})")
+        if self.cost_predictor not in COST_PREDICTORS:
+            problems.append(f"cost_predictor must be one of {list(COST_PREDICTORS)} (got {self.cost_predictor!r})")
+        for name in ("gbt_max_iter", "gbt_max_depth", "gbt_min_samples_leaf", "mlp_max_iter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                problems.append(f"{name} must be an integer >= 1 (got {value!r})")
+        for name in ("gbt_learning_rate", "mlp_alpha"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float, np.number)) and value > 0 and np.isfinite(value)):
+                problems.append(f"{name} must be a finite number > 0 (got {value!r})")
+        hidden = self.mlp_hidden
+        if not (isinstance(hidden, tuple) and hidden and all(isinstance(h, (int, np.integer)) and not isinstance(h, bool) and h >= 1
+                                                              for h in hidden)):
+            problems.append(f"mlp_hidden must be a non-empty tuple of integers >= 1 (got {hidden!r})")
         if problems:
             raise ValueError("Invalid HeadConfig: " + "; ".join(problems) + ".")
 
@@ -105,11 +164,32 @@ class HeadConfig:
         values = dict(values)
         if "cost_quantiles" in values:
             values["cost_quantiles"] = tuple(values["cost_quantiles"])
+        if isinstance(values.get("mlp_hidden"), (list, tuple)):  # JSON and YAML give lists
+            values["mlp_hidden"] = tuple(values["mlp_hidden"])
         return cls(**values)
 
     def key(self) -> str:
         """A stable string for cache keys."""
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    def part_key(self, role: str) -> str:
+        """Cache key of one predictor (``"correctness"`` or ``"cost"``): only the fields it depends on."""
+        values = dataclasses.asdict(self)
+        kind = self.predictor if role == "correctness" else self.cost_predictor
+        wanted = {"n_folds", "l2"} if kind in ("logistic", "ridge") else {"n_folds"}
+        wanted |= {name for name in values if name.startswith(f"{kind}_")}
+        if role == "cost":
+            wanted.add("cost_quantiles")
+        return json.dumps({"kind": kind, **{name: values[name] for name in sorted(wanted)}}, sort_keys=True)
+
+    def gbt_settings(self) -> GBTSettings:
+        """The gradient-boosted trees' settings."""
+        return GBTSettings(max_iter=int(self.gbt_max_iter), learning_rate=float(self.gbt_learning_rate), max_depth=int(self.gbt_max_depth),
+                           min_samples_leaf=int(self.gbt_min_samples_leaf))
+
+    def mlp_settings(self) -> MLPSettings:
+        """The MLP's settings."""
+        return MLPSettings(hidden=tuple(int(h) for h in self.mlp_hidden), alpha=float(self.mlp_alpha), max_iter=int(self.mlp_max_iter))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -120,12 +200,17 @@ class RoutingHead:
         models: Model names, in column order.
         config: The settings it was fitted with.
         feature_mean, feature_scale: The standardizer of ``[z, log1p(tokens)]``.
-        correct_weights, correct_bias: Logistic regression of correctness, ``(D, K)`` and ``(K,)``.
+        correct_weights, correct_bias: Logistic regression of correctness, ``(D, K)`` and ``(K,)``
+            (``(0, K)`` and zeros with a non-linear ``correct_model``).
         platt_a, platt_c: Per-model Platt calibration on validation.
-        cost_weights, cost_bias, cost_sd: Ridge regression of log USD cost.
+        cost_weights, cost_bias: Ridge regression of log USD cost (``(0, K)`` and zeros with a
+            non-linear ``cost_model``).
+        cost_sd: Residual sd of log cost per model (out-of-fold on train for a non-linear model).
         log_cost_range: Log-USD values mapped to ĉ = 0 and ĉ = 1.
         quality_prior: ``b`` in [0, 1], ``(K,)``.
         train_mean_score: Each model's mean train score (before scaling), ``(K,)``.
+        correct_model: The gradient-boosted trees or MLP of correctness logits, or ``None`` (logistic).
+        cost_model: The trees or MLP of log USD cost, or ``None`` (ridge).
     """
 
     models: tuple[str, ...]
@@ -142,6 +227,8 @@ class RoutingHead:
     log_cost_range: np.ndarray
     quality_prior: np.ndarray
     train_mean_score: np.ndarray
+    correct_model: ArrayModel | None = None
+    cost_model: ArrayModel | None = None
 
     _ARRAYS = (
         "feature_mean", "feature_scale", "correct_weights", "correct_bias", "platt_a", "platt_c",
@@ -174,7 +261,19 @@ class RoutingHead:
 
     def correctness_logits(self, features: np.ndarray) -> np.ndarray:
         """Uncalibrated logits of correctness for standardized ``features``."""
+        if self.correct_model is not None:
+            return self.correct_model.predict(features)
         return features @ self.correct_weights + self.correct_bias
+
+    def log_cost(self, features: np.ndarray) -> np.ndarray:
+        """Predicted log USD cost (before normalization) for standardized ``features``."""
+        if self.cost_model is not None:
+            return self.cost_model.predict(features)
+        return features @ self.cost_weights + self.cost_bias
+
+    def standardized_features(self, embeddings: np.ndarray, prompt_tokens: np.ndarray) -> np.ndarray:
+        """The predictors' input for new queries (validated), ``(n, d + 1)``."""
+        return self._features(embeddings, prompt_tokens)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         """Apply the per-model Platt calibration to logits."""
@@ -193,7 +292,7 @@ class RoutingHead:
         """``(p̂, ĉ, expected USD)`` for new queries, standardizing the features once."""
         features = self._features(embeddings, prompt_tokens)
         p_hat = self.calibrate(self.correctness_logits(features))
-        log_cost = features @ self.cost_weights + self.cost_bias
+        log_cost = self.log_cost(features)
         usd = np.exp(log_cost + 0.5 * self.cost_sd**2)
         return p_hat.astype(np.float32), log_scale(log_cost, self.log_cost_range).astype(np.float32), usd
 
@@ -239,12 +338,35 @@ class RoutingHead:
         return np.ascontiguousarray(np.stack([p_hat, prior, -self.config.cost_scale * cost_hat], axis=1), dtype=np.float64)
 
     # ------------------------------------------------------------------ persistence
+    def _models_by_role(self) -> dict[str, ArrayModel]:
+        pairs = {"correctness": self.correct_model, "cost": self.cost_model}
+        return {role: model for role, model in pairs.items() if model is not None}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every parameter array by its name in ``routing_head.npz``.
+
+        The fixed fields (:attr:`_ARRAYS`) and, for a non-linear predictor, its arrays prefixed with
+        its role (``correctness__w0``, ``cost__threshold``, ...).
+        """
+        arrays = {name: getattr(self, name) for name in self._ARRAYS}
+        for role, model in self._models_by_role().items():
+            arrays.update({f"{role}__{name}": value for name, value in model.to_arrays().items()})
+        return arrays
+
     def save(self, directory: str | Path) -> None:
-        """Write ``routing_head.npz`` and ``routing_head.json`` into ``directory``."""
+        """Write ``routing_head.npz`` and ``routing_head.json`` into ``directory``.
+
+        A head with the linear predictors writes format 1 (as before non-linear predictors
+        existed); with a tree or MLP predictor, format 2 adds a ``predictors`` entry (kind and
+        shape of each) to the JSON and the predictor's arrays to the ``.npz``.
+        """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        np.savez(directory / "routing_head.npz", **{name: getattr(self, name) for name in self._ARRAYS})
-        meta = {"models": list(self.models), "config": dataclasses.asdict(self.config), "format": 1}
+        np.savez(directory / "routing_head.npz", **self.arrays())
+        meta: dict[str, Any] = {"models": list(self.models), "config": dataclasses.asdict(self.config), "format": 1}
+        predictors = {role: model.meta() for role, model in self._models_by_role().items()}
+        if predictors:
+            meta.update(format=2, predictors=predictors)
         (directory / "routing_head.json").write_text(json.dumps(meta, indent=2))
 
     @classmethod
@@ -253,6 +375,7 @@ class RoutingHead:
 
         Raises:
             FileNotFoundError: If the files are missing, naming them.
+            ValueError: If a predictor's arrays are missing or inconsistent with the config and models.
         """
         directory = Path(directory)
         for name in ("routing_head.npz", "routing_head.json"):
@@ -260,9 +383,28 @@ class RoutingHead:
                 raise FileNotFoundError(f"Routing head file {directory / name} is missing.")
         meta = json.loads((directory / "routing_head.json").read_text())
         config = HeadConfig.from_dict(meta["config"])
+        predictors = meta.get("predictors") or {}
+        if not isinstance(predictors, dict) or set(predictors) - set(_ROLES):
+            raise ValueError(f"{directory / 'routing_head.json'}: `predictors` must map roles among {list(_ROLES)} to settings.")
         with np.load(directory / "routing_head.npz", allow_pickle=False) as arrays:
             values = {name: arrays[name] for name in cls._ARRAYS}
-        return cls(models=tuple(meta["models"]), config=config, **values)
+            parts = {role: {name.split("__", 1)[1]: arrays[name] for name in arrays.files if name.startswith(f"{role}__")}
+                     for role in predictors}
+        models = {role: model_from_arrays(dict(predictors[role]), parts[role]) for role in predictors}
+        expected = {"correctness": config.predictor != "logistic", "cost": config.cost_predictor != "ridge"}
+        n_models = len(meta["models"])
+        n_features = int(np.asarray(values["feature_mean"]).shape[0])
+        for role in _ROLES:
+            if (role in models) != expected[role]:
+                kind = config.predictor if role == "correctness" else config.cost_predictor
+                raise ValueError(f"{directory}: the config's {role} predictor is {kind!r} but the file "
+                                 f"{'holds' if role in models else 'lacks'} a non-linear {role} model.")
+            model = models.get(role)
+            if model is not None and (model.n_features != n_features or model.n_outputs != n_models):
+                raise ValueError(f"{directory}: the {role} model maps {model.n_features} features to {model.n_outputs} outputs; "
+                                 f"the head has {n_features} features and {n_models} models.")
+        return cls(models=tuple(meta["models"]), config=config, **values, correct_model=models.get("correctness"),
+                   cost_model=models.get("cost"))
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -291,6 +433,9 @@ class HeadFit:
 
 _CACHE: dict[tuple[str, int, str], HeadFit] = {}
 _CACHE_LOCK = threading.Lock()
+#: Per-process cache of the two predictors apart (``(fingerprint, seed, role, HeadConfig.part_key(role))``):
+#: heads differing only in the other predictor or in the score's scales share the fitted parts.
+_PART_CACHE: dict[tuple[str, int, str, str], Any] = {}
 
 
 def fit_routing_head(benchmark: Benchmark, *, seed: int = 0, config: HeadConfig | None = None) -> HeadFit:
@@ -298,7 +443,8 @@ def fit_routing_head(benchmark: Benchmark, *, seed: int = 0, config: HeadConfig 
 
     Args:
         benchmark: The data; only its train rows fit the predictors, its validation rows calibrate.
-        seed: Seed of the cross-fitting folds.
+        seed: Seed of the cross-fitting folds (and of the trees' early-stopping split and the MLP's
+            initial weights).
         config: Head settings (default :class:`HeadConfig`).
 
     Returns:
@@ -316,33 +462,51 @@ def fit_routing_head(benchmark: Benchmark, *, seed: int = 0, config: HeadConfig 
     return fit
 
 
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Correctness:
+    """The fitted correctness predictor: parameters and calibrated p̂ for every row."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    model: ArrayModel | None
+    platt_a: np.ndarray
+    platt_c: np.ndarray
+    p_hat: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class _Cost:
+    """The fitted cost predictor: parameters and normalized ĉ (predicted and realized) for every row."""
+
+    weights: np.ndarray
+    bias: np.ndarray
+    sd: np.ndarray
+    model: ArrayModel | None
+    log_cost_range: np.ndarray
+    cost_hat: np.ndarray
+    cost_norm: np.ndarray
+
+
+def _cached_part(benchmark: Benchmark, seed: int, config: HeadConfig, role: str, build: Any) -> Any:
+    key = (benchmark.fingerprint(), int(seed), role, config.part_key(role))
+    with _CACHE_LOCK:
+        cached = _PART_CACHE.get(key)
+    if cached is None:
+        cached = build()
+        with _CACHE_LOCK:
+            _PART_CACHE[key] = cached
+    return cached
+
+
 def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
     train = benchmark.split_index("train")
-    val = benchmark.split_index("val")
     features_raw = query_features(benchmark.embeddings, benchmark.prompt_tokens)
     standardizer = Standardizer.fit(features_raw[train])
     features = standardizer.transform(features_raw)
     scores = benchmark.scores.astype(np.float64)
 
-    # Correctness: full fit for val/test, cross-fitted logits for the train rows.
-    weights, bias = fit_soft_logistic(features[train], scores[train], l2=config.l2)
-    logits = features @ weights + bias
-    for fold in _grouped_folds(benchmark, train, n_folds=config.n_folds, seed=seed):
-        rest = np.setdiff1d(train, fold, assume_unique=True)
-        fold_w, fold_b = fit_soft_logistic(features[rest], scores[rest], l2=config.l2)
-        logits[fold] = features[fold] @ fold_w + fold_b
-    platt_a, platt_c = fit_platt(logits[val], scores[val])
-    p_hat = sigmoid(platt_a * logits + platt_c)
-
-    # Cost: ridge on log USD; normalization bounds from the train split's realized log costs.
-    log_costs = np.log(np.maximum(benchmark.costs, 1e-12))
-    cost_w, cost_b, cost_sd = fit_ridge(features[train], log_costs[train], l2=config.l2)
-    low, high = np.quantile(log_costs[train], config.cost_quantiles)
-    if not high > low:  # every train cost equal: any unit width keeps the scale defined
-        high = low + 1.0
-    log_cost_range = np.array([low, high])
-    cost_hat = log_scale(features @ cost_w + cost_b, log_cost_range)
-    cost_norm = log_scale(log_costs, log_cost_range)
+    correct = _cached_part(benchmark, seed, config, "correctness", lambda: _fit_correctness(benchmark, features, scores, seed=seed, config=config))
+    cost = _cached_part(benchmark, seed, config, "cost", lambda: _fit_cost(benchmark, features, seed=seed, config=config))
 
     mean_score = scores[train].mean(axis=0)
     spread = mean_score.max() - mean_score.min()
@@ -352,21 +516,87 @@ def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
         config=config,
         feature_mean=standardizer.mean,
         feature_scale=standardizer.scale,
-        correct_weights=weights,
-        correct_bias=bias,
-        platt_a=platt_a,
-        platt_c=platt_c,
-        cost_weights=cost_w,
-        cost_bias=cost_b,
-        cost_sd=cost_sd,
-        log_cost_range=log_cost_range,
+        correct_weights=correct.weights,
+        correct_bias=correct.bias,
+        platt_a=correct.platt_a,
+        platt_c=correct.platt_c,
+        cost_weights=cost.weights,
+        cost_bias=cost.bias,
+        cost_sd=cost.sd,
+        log_cost_range=cost.log_cost_range,
         quality_prior=prior,
         train_mean_score=mean_score,
+        correct_model=correct.model,
+        cost_model=cost.model,
     )
-    arrays = [a.astype(np.float32) for a in (p_hat, cost_hat, cost_norm)]
-    for array in arrays:
-        array.flags.writeable = False
-    return HeadFit(head=head, p_hat=arrays[0], cost_hat=arrays[1], cost_norm=arrays[2])
+    return HeadFit(head=head, p_hat=correct.p_hat, cost_hat=cost.cost_hat, cost_norm=cost.cost_norm)
+
+
+def _frozen32(array: np.ndarray) -> np.ndarray:
+    out = array.astype(np.float32)
+    out.flags.writeable = False
+    return out
+
+
+def _fit_model(kind: str, features: np.ndarray, targets: np.ndarray, *, task: str, seed: int, config: HeadConfig) -> ArrayModel:
+    """Fit a non-linear predictor (``"gbt"`` or ``"mlp"``)."""
+    if kind == "gbt":
+        return fit_gbt(features, targets, task=task, settings=config.gbt_settings(), seed=seed)
+    return fit_mlp(features, targets, task=task, settings=config.mlp_settings(), seed=seed)
+
+
+def _cross_fitted(kind: str, features: np.ndarray, targets: np.ndarray, folds: list[np.ndarray], train: np.ndarray, *, task: str,
+                  seed: int, config: HeadConfig) -> tuple[ArrayModel, np.ndarray]:
+    """The model fitted on all train rows, and its outputs for every row (out-of-fold for train rows)."""
+    model = _fit_model(kind, features[train], targets[train], task=task, seed=seed, config=config)
+    outputs = model.predict(features)
+    for fold in folds:
+        rest = np.setdiff1d(train, fold, assume_unique=True)
+        outputs[fold] = _fit_model(kind, features[rest], targets[rest], task=task, seed=seed, config=config).predict(features[fold])
+    return model, outputs
+
+
+def _fit_correctness(benchmark: Benchmark, features: np.ndarray, scores: np.ndarray, *, seed: int, config: HeadConfig) -> _Correctness:
+    """p̂: the full fit for val/test rows, cross-fitted logits for the train rows, Platt on validation."""
+    train = benchmark.split_index("train")
+    val = benchmark.split_index("val")
+    model = None
+    if config.predictor == "logistic":
+        weights, bias = fit_soft_logistic(features[train], scores[train], l2=config.l2)
+        logits = features @ weights + bias
+        for fold in _grouped_folds(benchmark, train, n_folds=config.n_folds, seed=seed):
+            rest = np.setdiff1d(train, fold, assume_unique=True)
+            fold_w, fold_b = fit_soft_logistic(features[rest], scores[rest], l2=config.l2)
+            logits[fold] = features[fold] @ fold_w + fold_b
+    else:
+        folds = _grouped_folds(benchmark, train, n_folds=config.n_folds, seed=seed)
+        model, logits = _cross_fitted(config.predictor, features, scores, folds, train, task="classification", seed=seed, config=config)
+        weights, bias = np.zeros((0, scores.shape[1])), np.zeros(scores.shape[1])
+    platt_a, platt_c = fit_platt(logits[val], scores[val])
+    p_hat = sigmoid(platt_a * logits + platt_c)
+    return _Correctness(weights, bias, model, platt_a, platt_c, _frozen32(p_hat))
+
+
+def _fit_cost(benchmark: Benchmark, features: np.ndarray, *, seed: int, config: HeadConfig) -> _Cost:
+    """ĉ: log USD cost; normalization bounds from the train split's realized log costs."""
+    train = benchmark.split_index("train")
+    log_costs = np.log(np.maximum(benchmark.costs, 1e-12))
+    model = None
+    if config.cost_predictor == "ridge":
+        cost_w, cost_b, cost_sd = fit_ridge(features[train], log_costs[train], l2=config.l2)
+        predicted = features @ cost_w + cost_b
+    else:
+        folds = _grouped_folds(benchmark, train, n_folds=config.n_folds, seed=seed)
+        model, predicted = _cross_fitted(config.cost_predictor, features, log_costs, folds, train, task="regression", seed=seed,
+                                         config=config)
+        cost_w, cost_b = np.zeros((0, log_costs.shape[1])), np.zeros(log_costs.shape[1])
+        cost_sd = (log_costs[train] - predicted[train]).std(axis=0)  # out-of-fold residuals
+    low, high = np.quantile(log_costs[train], config.cost_quantiles)
+    if not high > low:  # every train cost equal: any unit width keeps the scale defined
+        high = low + 1.0
+    log_cost_range = np.array([low, high])
+    return _Cost(cost_w, cost_b, cost_sd, model, log_cost_range, _frozen32(log_scale(predicted, log_cost_range)),
+                 _frozen32(log_scale(log_costs, log_cost_range)))
 
 
 def _grouped_folds(benchmark: Benchmark, train: np.ndarray, *, n_folds: int, seed: int) -> list[np.ndarray]:
@@ -399,3 +629,143 @@ def fixed_mu_frontier(
         usd.append(float(benchmark.costs[rows, choice].mean() * 1000.0))
     return {"mu": np.asarray(mus, dtype=np.float64), "accuracy": np.array(accuracy), "usd_per_1k": np.array(usd)}
 
+
+
+# ---------------------------------------------------------------------- choosing the predictors
+#: Validation metrics :func:`choose_predictor` can rank correctness predictors by (lower is better).
+SELECTION_METRICS: tuple[str, ...] = ("log_loss", "brier")
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictorChoice:
+    """The predictors :func:`choose_predictor` picked on validation, with every candidate's scores.
+
+    Attributes:
+        config: The chosen head settings (fit it with ``fit_routing_head(benchmark, seed=..., config=choice.config)``).
+        predictor: Label of the chosen correctness candidate.
+        cost_predictor: Label of the chosen cost candidate.
+        metric: The correctness metric ranked by (``"log_loss"`` or ``"brier"``).
+        scores: Per correctness candidate: validation ``log_loss`` and ``brier`` (with Platt scaling
+            cross-fitted over the validation rows) and the mean over models of ``auc`` and ``ece``.
+        cost_scores: Per cost candidate: validation ``rmse_log_cost`` (empty without cost candidates).
+    """
+
+    config: HeadConfig
+    predictor: str
+    cost_predictor: str
+    metric: str
+    scores: dict[str, dict[str, float]]
+    cost_scores: dict[str, dict[str, float]]
+
+    def summary(self) -> str:
+        """The candidates' validation scores as text, the chosen ones marked with ``*``."""
+        lines = [f"correctness predictors (validation; chosen by {self.metric}):"]
+        for label, values in self.scores.items():
+            mark = "*" if label == self.predictor else " "
+            lines.append(f" {mark} {label:<24} " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+        if self.cost_scores:
+            lines.append("cost predictors (validation; chosen by rmse_log_cost):")
+            for label, values in self.cost_scores.items():
+                mark = "*" if label == self.cost_predictor else " "
+                lines.append(f" {mark} {label:<24} " + "  ".join(f"{k}={v:.4f}" for k, v in values.items()))
+        return "\n".join(lines)
+
+
+Candidate = str | HeadConfig | Mapping[str, Any]
+
+
+def _candidate_config(candidate: Candidate, base: HeadConfig, field: str) -> tuple[str, HeadConfig]:
+    """``(label, config)`` of a candidate: a predictor name, a :class:`HeadConfig` or a dict of overrides."""
+    if isinstance(candidate, str):
+        return candidate, dataclasses.replace(base, **{field: candidate})
+    config = candidate if isinstance(candidate, HeadConfig) else HeadConfig.from_dict({**dataclasses.asdict(base), **dict(candidate)})
+    changed = [f"{f.name}={getattr(config, f.name)}" for f in dataclasses.fields(HeadConfig)
+               if f.name != field and getattr(config, f.name) != getattr(base, f.name)]
+    label = str(getattr(config, field)) + (f"[{','.join(changed)}]" if changed else "")
+    return label, config
+
+
+def _validation_platt_cv(benchmark: Benchmark, logits: np.ndarray, scores: np.ndarray, val: np.ndarray, *, seed: int,
+                         n_folds: int) -> np.ndarray:
+    """Calibrated p̂ of the validation rows with Platt scaling fitted out-of-fold over them (rows sharing a prompt share a fold)."""
+    position = {int(row): i for i, row in enumerate(val)}
+    p_hat = np.empty_like(logits)
+    for fold in _grouped_folds(benchmark, val, n_folds=min(n_folds, val.size), seed=seed):
+        if fold.size == 0:
+            continue
+        at = np.array([position[int(r)] for r in fold])
+        rest = np.setdiff1d(np.arange(val.size), at, assume_unique=True)
+        a, c = fit_platt(logits[rest], scores[rest])
+        p_hat[at] = sigmoid(a * logits[at] + c)
+    return p_hat
+
+
+def choose_predictor(
+    benchmark: Benchmark,
+    seed: int = 0,
+    candidates: Sequence[Candidate] = PREDICTORS,
+    *,
+    cost_candidates: Sequence[Candidate] | None = None,
+    config: HeadConfig | None = None,
+    metric: str = "log_loss",
+) -> PredictorChoice:
+    """Fit every candidate predictor and pick the best on the validation split (never on test).
+
+    Correctness candidates are ranked by the validation log-loss (or Brier score) of p̂; because
+    the head's Platt scaling is fitted on those same validation rows, the score uses Platt scaling
+    cross-fitted over them (5 folds), so that no candidate is scored on rows it was calibrated on.
+    Cost candidates (optional) are ranked by the validation RMSE of predicted log USD cost, with
+    the chosen correctness predictor. Every fit goes through :func:`fit_routing_head` (cached).
+
+    Args:
+        benchmark: The data.
+        seed: Split-independent seed of the head fits (cross-fitting folds).
+        candidates: Correctness predictors: names of :data:`PREDICTORS`, :class:`HeadConfig`
+            objects, or dicts of :class:`HeadConfig` overrides (``{"predictor": "gbt", "gbt_max_depth": 4}``).
+        cost_candidates: Cost predictors, likewise (names of :data:`COST_PREDICTORS`); ``None``
+            keeps ``config``'s.
+        config: The base settings the candidates override (default :class:`HeadConfig`).
+        metric: ``"log_loss"`` or ``"brier"``.
+
+    Returns:
+        A :class:`PredictorChoice`; ``choice.summary()`` prints the scores.
+
+    Raises:
+        ValueError: On no candidates, an unknown metric or a bad candidate.
+    """
+    if metric not in SELECTION_METRICS:
+        raise ValueError(f"`metric` must be one of {list(SELECTION_METRICS)}, got {metric!r}.")
+    if not candidates:
+        raise ValueError("`candidates` is empty: give at least one predictor.")
+    base = config or HeadConfig()
+    val = benchmark.split_index("val")
+    scores = benchmark.scores[val].astype(np.float64)
+    table: dict[str, dict[str, float]] = {}
+    configs: dict[str, HeadConfig] = {}
+    for candidate in candidates:
+        label, cand = _candidate_config(candidate, base, "predictor")
+        fit = fit_routing_head(benchmark, seed=seed, config=cand)
+        head = fit.head
+        logits = head.correctness_logits(head.standardized_features(benchmark.embeddings[val], benchmark.prompt_tokens[val]))
+        p_hat = np.clip(_validation_platt_cv(benchmark, logits, scores, val, seed=seed, n_folds=5), 1e-6, 1 - 1e-6)
+        log_loss = float(-(scores * np.log(p_hat) + (1 - scores) * np.log(1 - p_hat)).mean())
+        per_model = calibration_metrics(scores, p_hat)
+        table[label] = {"log_loss": log_loss, "brier": float(((p_hat - scores) ** 2).mean()),
+                        "auc": float(np.nanmean(per_model["auc"])), "ece": float(np.mean(per_model["ece"]))}
+        configs[label] = cand
+    chosen = min(table, key=lambda label: table[label][metric])
+    best = configs[chosen]
+    cost_table: dict[str, dict[str, float]] = {}
+    cost_label = best.cost_predictor
+    if cost_candidates:
+        log_costs = np.log(np.maximum(benchmark.costs[val], 1e-12))
+        cost_configs = {}
+        for candidate in cost_candidates:
+            label, cand = _candidate_config(candidate, best, "cost_predictor")
+            head = fit_routing_head(benchmark, seed=seed, config=cand).head
+            predicted = head.log_cost(head.standardized_features(benchmark.embeddings[val], benchmark.prompt_tokens[val]))
+            cost_table[label] = {"rmse_log_cost": float(np.sqrt(((predicted - log_costs) ** 2).mean()))}
+            cost_configs[label] = cand
+        cost_label = min(cost_table, key=lambda label: cost_table[label]["rmse_log_cost"])
+        best = cost_configs[cost_label]
+    return PredictorChoice(config=best, predictor=chosen, cost_predictor=cost_label, metric=metric, scores=table, cost_scores=cost_table)

@@ -3,7 +3,8 @@
 The figures are built with matplotlib's object-oriented :class:`~matplotlib.figure.Figure`,
 which renders through the Agg canvas without pyplot: no display is needed and the global backend
 of the caller (a notebook, say) is left alone. Every ``plot_*`` function returns the figure;
-:func:`write_figures` saves all four.
+:func:`write_figures` saves all five. :func:`reliability_frame` computes the reliability
+diagram's data from a routing head fit (``proteus eval`` stores it in ``EvalResult.calibration``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from agents.evaluation.result import TAU_INDEPENDENT, EvalResult
-from proteus_env.metrics import nondecreasing_hull
+from agents.evaluation.result import CALIBRATION_COLUMNS, TAU_INDEPENDENT, EvalResult
+from proteus_env.benchmark import Benchmark
+from proteus_env.metrics import DEFAULT_CALIBRATION_BINS, nondecreasing_hull, reliability_curve
+from proteus_env.routing_head import HeadFit
 
 #: Resolution of the saved PNGs.
 DPI = 120
@@ -211,8 +214,98 @@ def plot_dynamic(result: EvalResult) -> Figure:
     return fig
 
 
+def reliability_frame(bench: Benchmark, fit: HeadFit, seed: int, *, n_bins: int = DEFAULT_CALIBRATION_BINS,
+                      splits: tuple[str, ...] = ("val", "test")) -> pd.DataFrame:
+    """The routing head's p̂ against realized scores in equal-width p̂ bins, per split and model.
+
+    Args:
+        bench: The benchmark the head was fitted on.
+        fit: The head fit (its p̂ for every row).
+        seed: Recorded in the ``seed`` column.
+        n_bins: Bins of [0, 1].
+        splits: Splits to bin (validation p̂ is Platt-calibrated on those very rows; test is held out).
+
+    Returns:
+        One row per split × model × bin, columns :data:`~agents.evaluation.result.CALIBRATION_COLUMNS`.
+    """
+    frames = []
+    for split in splits:
+        rows = bench.split_index(split)
+        if rows.size == 0:
+            continue
+        for k, model in enumerate(bench.models):
+            curve = reliability_curve(bench.scores[rows, k], fit.p_hat[rows, k].astype(np.float64), n_bins)
+            frames.append(pd.DataFrame({"seed": int(seed), "split": split, "model": model, "bin": np.arange(n_bins), **curve}))
+    if not frames:
+        return pd.DataFrame(columns=list(CALIBRATION_COLUMNS))
+    return pd.concat(frames, ignore_index=True)[list(CALIBRATION_COLUMNS)]
+
+
+def _pooled_bins(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Sum bin counts over seeds (and models, if not in ``by``); count-weighted mean p̂ and score."""
+    data = frame.assign(count=frame["count"].astype(float))
+    data = data.assign(p_sum=data["count"] * data["mean_probability"].fillna(0.0), y_sum=data["count"] * data["mean_score"].fillna(0.0))
+    pooled = data.groupby([*by, "bin"], sort=False)[["count", "p_sum", "y_sum"]].sum().reset_index()
+    filled = pooled["count"] > 0
+    pooled["mean_probability"] = np.where(filled, pooled["p_sum"] / pooled["count"].where(filled, 1.0), np.nan)
+    pooled["mean_score"] = np.where(filled, pooled["y_sum"] / pooled["count"].where(filled, 1.0), np.nan)
+    return pooled
+
+
+def plot_reliability(result: EvalResult) -> Figure:
+    """Reliability diagram of the routing head's p̂: mean realized score per equal-width p̂ bin.
+
+    One panel for all models pooled, then one per model; validation (dashed, where Platt scaling
+    was fitted) and test (solid, held out), pooled over seeds. Marker area grows with the bin's
+    row count; a calibrated p̂ lies on the diagonal. Each title gives the test ECE.
+    """
+    data = result.calibration
+    if data is None or data.empty:
+        fig = Figure(figsize=(6.0, 3.0), dpi=DPI)
+        ax = fig.add_subplot()
+        ax.text(0.5, 0.5, "no routing head predictions recorded", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    models = list(dict.fromkeys(data["model"]))
+    panels = [("all models", _pooled_bins(data, ["split"]))]
+    per_model = _pooled_bins(data, ["split", "model"])
+    panels += [(model, per_model[per_model["model"] == model]) for model in models]
+    ncols = min(4, len(panels))
+    nrows = int(np.ceil(len(panels) / ncols))
+    fig = Figure(figsize=(3.0 * ncols, 3.0 * nrows + 0.4), dpi=DPI)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    styles = {"val": {"linestyle": "--", "color": "tab:orange"}, "test": {"linestyle": "-", "color": "tab:blue"}}
+    for ax, (title, part) in zip(axes, panels, strict=False):
+        ax.plot([0, 1], [0, 1], color="0.6", linewidth=0.8, linestyle=":")
+        eces = {}
+        for split, style in styles.items():
+            rows = part[(part["split"] == split) & (part["count"] > 0)]
+            if rows.empty:
+                continue
+            total = float(rows["count"].sum())
+            eces[split] = float((rows["count"] * (rows["mean_score"] - rows["mean_probability"]).abs()).sum() / total)
+            ax.plot(rows["mean_probability"], rows["mean_score"], linewidth=1.0, **style, label=f"{split} (ECE {eces[split]:.3f})")
+            ax.scatter(rows["mean_probability"], rows["mean_score"], s=8 + 120 * np.sqrt(rows["count"] / total), color=style["color"],
+                       zorder=3, alpha=0.8)
+        name = str(title).split("/")[-1]
+        ax.set_title(f"{name}" + (f"\ntest ECE {eces['test']:.3f}" if "test" in eces else ""), fontsize=8)
+        ax.set_xlim(-0.02, 1.02)
+        ax.set_ylim(-0.02, 1.02)
+        ax.tick_params(labelsize=7)
+        ax.set_aspect("equal")
+    axes[0].legend(fontsize=6, loc="upper left")
+    axes[0].set_xlabel("predicted p̂ (bin mean)", fontsize=7)
+    axes[0].set_ylabel("realized score (bin mean)", fontsize=7)
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    fig.suptitle(f"Reliability of the routing head's p̂ ({result.benchmark.get('name', '')}, seeds {result.seeds}; "
+                 "validation: where Platt scaling was fitted)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def write_figures(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Save ``compliance.png``, ``cost.png``, ``cost_accuracy.png`` and ``dynamic.png`` into ``out_dir``.
+    """Save ``compliance.png``, ``cost.png``, ``cost_accuracy.png``, ``dynamic.png`` and ``reliability.png`` into ``out_dir``.
 
     Returns:
         ``{file name: path}``.
@@ -220,7 +313,7 @@ def write_figures(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {"compliance.png": plot_compliance, "cost.png": plot_cost, "cost_accuracy.png": plot_cost_accuracy,
-               "dynamic.png": plot_dynamic}
+               "dynamic.png": plot_dynamic, "reliability.png": plot_reliability}
     paths = {}
     for name, plot in figures.items():
         path = out / name

@@ -283,3 +283,69 @@ def test_summarize_without_mu_gives_nan_correlation():
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):
         call()
+
+
+# ---------------------------------------------------------------------------- calibration of p̂
+def test_auc_matches_the_rank_definition_with_ties():
+    y = np.array([1, 0, 1, 0, 1, 0], dtype=float)
+    p = np.array([0.9, 0.1, 0.5, 0.5, 0.2, 0.3])
+    # positives {0.9, 0.5, 0.2} vs negatives {0.1, 0.5, 0.3}: 3 + (1 + 0.5 + 1) + 1 = 6.5 of 9 pairs
+    assert M.auc_score(y, p) == pytest.approx(6.5 / 9)
+    assert M.auc_score(y, 1 - p) == pytest.approx(1 - 6.5 / 9)
+    assert M.auc_score(y, np.full(6, 0.4)) == pytest.approx(0.5)
+    assert math.isnan(M.auc_score(np.ones(4), np.linspace(0, 1, 4)))  # no negatives
+
+
+def test_auc_with_soft_scores_weighs_rows_and_skips_self_pairs():
+    rng = np.random.default_rng(0)
+    y = rng.choice([0.0, 0.25, 0.5, 1.0], size=40)
+    p = rng.random(40).round(1)
+    num = den = 0.0
+    for i in range(40):
+        for j in range(40):
+            if i != j:
+                weight = y[i] * (1 - y[j])
+                den += weight
+                num += weight * ((p[i] > p[j]) + 0.5 * (p[i] == p[j]))
+    assert M.auc_score(y, p) == pytest.approx(num / den)
+
+
+def test_brier_and_ece_on_a_hand_made_case():
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0], dtype=float)
+    p = np.array([0.05, 0.05, 0.15, 0.15, 0.95, 0.95, 1.0, 0.5])
+    assert M.brier_score(y, p) == pytest.approx(np.mean((p - y) ** 2))
+    curve = M.reliability_curve(y, p, n_bins=10)
+    assert curve["count"].tolist() == [2, 2, 0, 0, 0, 1, 0, 0, 0, 3]  # p̂ = 1 falls in the last bin
+    assert np.isnan(curve["mean_score"][2]) and curve["lower"][5] == pytest.approx(0.5) and curve["upper"][-1] == 1.0
+    # |0.5 − 0.05|·2 + |1 − 0.15|·2 + |0 − 0.5|·1 + |1/3 − 2.9/3|·3, over 8 rows
+    expected = (0.45 * 2 + 0.85 * 2 + 0.5 + abs(1 / 3 - 2.9 / 3) * 3) / 8
+    assert M.expected_calibration_error(y, p, n_bins=10) == pytest.approx(expected)
+    assert M.expected_calibration_error(y, y, n_bins=10) == 0.0  # p̂ = realized 0/1 scores
+    assert M.expected_calibration_error(y, p, n_bins=1) == pytest.approx(abs(y.mean() - p.mean()))
+
+
+def test_calibration_metrics_per_model():
+    rng = np.random.default_rng(1)
+    p = rng.random((2000, 3))
+    y = (rng.random((2000, 3)) < p).astype(float)  # calibrated by construction
+    y[:, 2] = 1.0  # a model that is always right: no AUC
+    out = M.calibration_metrics(y, p)
+    assert set(out) == {"auc", "brier", "ece", "mean_probability", "mean_score"} and all(v.shape == (3,) for v in out.values())
+    assert out["auc"][0] > 0.7 and math.isnan(out["auc"][2])
+    assert out["ece"][0] < 0.05 and out["ece"][2] > 0.3
+    np.testing.assert_allclose(out["brier"], ((p - y) ** 2).mean(axis=0))
+
+
+@pytest.mark.parametrize(
+    ("scores", "probabilities", "kwargs", "message"),
+    [
+        (np.ones(3), np.ones(4), {}, "shape"),
+        (np.ones(3), np.array([0.5, 1.2, 0.1]), {}, "probabilities"),
+        (np.array([0.5, np.nan, 1.0]), np.ones(3), {}, "scores"),
+        (np.ones(0), np.ones(0), {}, "empty"),
+        (np.ones(3), np.ones(3), {"n_bins": 0}, "n_bins"),
+    ],
+)
+def test_calibration_inputs_are_validated(scores, probabilities, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        M.reliability_curve(scores, probabilities, **kwargs)

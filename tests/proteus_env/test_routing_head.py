@@ -155,3 +155,143 @@ def test_duplicate_train_prompts_share_a_cross_fitting_fold():
     for f, rows in enumerate(folds):
         for text in prompts[rows]:
             assert fold_of.setdefault(text, f) == f
+
+
+# ---------------------------------------------------------------------- non-linear predictors
+FAST = {"gbt_max_iter": 25, "mlp_hidden": (16,), "mlp_max_iter": 40, "mlp_alpha": 3.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_benchmark():
+    from proteus_env import make_synthetic_benchmark
+
+    bench = make_synthetic_benchmark(n_queries=1200, seed=0)
+    return bench.select_models(bench.models[:4])  # 4 models: each tree fit is per model
+
+
+@pytest.fixture(scope="module", params=["gbt", "mlp"])
+def nonlinear_fit(request, tiny_benchmark):
+    config = HeadConfig(predictor=request.param, cost_predictor=request.param, **FAST)
+    return fit_routing_head(tiny_benchmark, seed=0, config=config)
+
+
+def test_nonlinear_heads_predict_in_range_and_cross_fit_train_rows(nonlinear_fit, tiny_benchmark):
+    bench, head = tiny_benchmark, nonlinear_fit.head
+    n, k = bench.scores.shape
+    for array in (nonlinear_fit.p_hat, nonlinear_fit.cost_hat, nonlinear_fit.cost_norm):
+        assert array.shape == (n, k) and array.dtype == np.float32 and not array.flags.writeable
+        assert np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1
+    assert head.correct_model is not None and head.cost_model is not None
+    assert head.correct_weights.shape == (0, k) and head.cost_weights.shape == (0, k)
+    train, test = bench.splits["train"], bench.splits["test"]
+    in_sample, in_sample_cost = head.predict(bench.embeddings[train], bench.prompt_tokens[train])
+    assert not np.allclose(in_sample, nonlinear_fit.p_hat[train])  # train rows are out-of-fold, for p̂ ...
+    assert not np.allclose(in_sample_cost, nonlinear_fit.cost_hat[train])  # ... and for ĉ
+    fresh, fresh_cost = head.predict(bench.embeddings[test], bench.prompt_tokens[test])
+    np.testing.assert_allclose(fresh, nonlinear_fit.p_hat[test], atol=1e-5)
+    np.testing.assert_allclose(fresh_cost, nonlinear_fit.cost_hat[test], atol=1e-5)
+    val = bench.splits["val"]  # Platt-calibrated on validation: mean p̂ matches mean score there
+    np.testing.assert_allclose(nonlinear_fit.p_hat[val].mean(axis=0), bench.scores[val].mean(axis=0), atol=0.03)
+
+
+def test_nonlinear_head_saves_as_arrays_and_loads_without_pickle(tmp_path, nonlinear_fit, tiny_benchmark):
+    import json
+
+    nonlinear_fit.head.save(tmp_path)
+    meta = json.loads((tmp_path / "routing_head.json").read_text())
+    assert meta["format"] == 2 and set(meta["predictors"]) == {"correctness", "cost"}
+    with np.load(tmp_path / "routing_head.npz", allow_pickle=False) as arrays:
+        assert all(arrays[name].dtype != object for name in arrays.files)
+        assert any(name.startswith("correctness__") for name in arrays.files)
+    loaded = RoutingHead.load(tmp_path)
+    rows = tiny_benchmark.splits["test"][:60]
+    a = nonlinear_fit.head.predict_with_usd(tiny_benchmark.embeddings[rows], tiny_benchmark.prompt_tokens[rows])
+    b = loaded.predict_with_usd(tiny_benchmark.embeddings[rows], tiny_benchmark.prompt_tokens[rows])
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert loaded.config == nonlinear_fit.head.config
+    assert set(loaded.arrays()) == set(nonlinear_fit.head.arrays())
+
+
+def test_loading_refuses_a_head_whose_predictors_disagree_with_its_config(tmp_path, nonlinear_fit):
+    import json
+
+    nonlinear_fit.head.save(tmp_path)
+    meta = json.loads((tmp_path / "routing_head.json").read_text())
+    meta["config"]["predictor"] = "logistic"
+    (tmp_path / "routing_head.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="correctness predictor is 'logistic'"):
+        RoutingHead.load(tmp_path)
+    meta["config"]["predictor"] = nonlinear_fit.head.config.predictor
+    meta["predictors"]["correctness"]["kind"] = "pickle"
+    (tmp_path / "routing_head.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="Unknown predictor kind"):
+        RoutingHead.load(tmp_path)
+
+
+def test_default_head_keeps_format_1_without_predictor_arrays(tmp_path, fit):
+    import json
+
+    fit.head.save(tmp_path)
+    meta = json.loads((tmp_path / "routing_head.json").read_text())
+    assert meta["format"] == 1 and "predictors" not in meta
+    assert meta["config"]["predictor"] == "logistic" and meta["config"]["cost_predictor"] == "ridge"
+    with np.load(tmp_path / "routing_head.npz", allow_pickle=False) as arrays:
+        assert set(arrays.files) == set(RoutingHead._ARRAYS)
+    assert fit.head.correct_model is None and fit.head.cost_model is None
+
+
+def test_heads_share_the_fitted_predictor_they_have_in_common(small_benchmark, fit):
+    """The per-process cache holds each predictor apart: a head differing only in the score's scales reuses both."""
+    other = fit_routing_head(small_benchmark, seed=0, config=HeadConfig(gamma=5.0, cost_scale=2.0))
+    assert other is not fit and other.p_hat is fit.p_hat and other.cost_hat is fit.cost_hat
+
+
+def test_choose_predictor_ranks_on_validation_and_never_reads_test(tiny_benchmark):
+    import dataclasses
+
+    from proteus_env.routing_head import choose_predictor
+
+    candidates = ["logistic", {"predictor": "mlp", **FAST}]
+    choice = choose_predictor(tiny_benchmark, 0, candidates, cost_candidates=["ridge", {"cost_predictor": "gbt", **FAST}])
+    assert set(choice.scores) == {"logistic", "mlp[gbt_max_iter=25,mlp_hidden=(16,),mlp_alpha=3.0,mlp_max_iter=40]"}
+    assert choice.predictor == min(choice.scores, key=lambda label: choice.scores[label]["log_loss"])
+    assert choice.config.predictor == choice.predictor.split("[")[0]
+    assert choice.cost_predictor == min(choice.cost_scores, key=lambda label: choice.cost_scores[label]["rmse_log_cost"])
+    for values in choice.scores.values():
+        assert set(values) == {"log_loss", "brier", "auc", "ece"} and 0 < values["brier"] < values["log_loss"]
+    assert "chosen by log_loss" in choice.summary() and "*" in choice.summary()
+    # scrambling the test scores changes nothing: the choice never looks at the test split
+    scores = tiny_benchmark.scores.copy()
+    test = tiny_benchmark.splits["test"]
+    scores[test] = 1.0 - scores[test]
+    scrambled = dataclasses.replace(tiny_benchmark, scores=scores)
+    again = choose_predictor(scrambled, 0, candidates)
+    assert again.predictor == choice.predictor
+    for label, values in choice.scores.items():
+        assert again.scores[label] == pytest.approx(values, rel=1e-9)
+    with pytest.raises(ValueError, match="metric"):
+        choose_predictor(tiny_benchmark, 0, ["logistic"], metric="accuracy")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"predictor": "forest"}, "predictor"), ({"cost_predictor": "logistic"}, "cost_predictor"), ({"gbt_max_iter": 0}, "gbt_max_iter"),
+     ({"gbt_learning_rate": -0.1}, "gbt_learning_rate"), ({"mlp_hidden": ()}, "mlp_hidden"), ({"mlp_hidden": (8, 0)}, "mlp_hidden"),
+     ({"mlp_alpha": float("nan")}, "mlp_alpha")],
+)
+def test_head_config_rejects_bad_predictor_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        HeadConfig(**kwargs)
+
+
+def test_head_config_from_dict_takes_json_lists_for_mlp_hidden():
+    config = HeadConfig.from_dict({"predictor": "mlp", "mlp_hidden": [32, 16]})
+    assert config.mlp_hidden == (32, 16) and HeadConfig.from_dict(json_round_trip(config)) == config
+
+
+def json_round_trip(config):
+    import dataclasses
+    import json
+
+    return json.loads(json.dumps(dataclasses.asdict(config)))
