@@ -232,6 +232,12 @@ def _first_bad(array: np.ndarray, bad: np.ndarray) -> str:
 
 def _as_float_array(values: Any, field: str, source: str | None) -> np.ndarray:
     try:
+        kind = np.asarray(values).dtype.kind
+    except (TypeError, ValueError):  # ragged nesting: reported below
+        kind = "O"
+    if kind in "bUSc":  # booleans, text and complex numbers are not numbers here (float() would take them)
+        raise ValueError(f"{_where(source)}`{field}` must be numbers, got {values!r}.")
+    try:
         return np.array(values, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{_where(source)}`{field}` must be numbers, got {values!r}.") from None

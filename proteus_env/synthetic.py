@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from proteus_env._validation import check_int
 from proteus_env.benchmark import Benchmark
 from proteus_env.splits import make_splits
 
@@ -213,9 +214,7 @@ def make_synthetic_benchmark(
     Raises:
         ValueError: If ``n_queries`` is below 30 or ``embedding_dim`` too small.
     """
-    if int(n_queries) != n_queries or n_queries < 30:
-        raise ValueError(f"`n_queries` must be an integer >= 30, got {n_queries!r}.")
-    n_queries = int(n_queries)
+    n_queries = check_int(n_queries, "n_queries", minimum=30)
     world = _world(embedding_dim)
     offsets, prices = _calibration(embedding_dim)
     rng = np.random.default_rng(np.random.SeedSequence([_WORLD_SEED, int(seed)]))

@@ -164,6 +164,8 @@ def _download(args: argparse.Namespace, out: TextIO) -> int:
 def _embed(args: argparse.Namespace, out: TextIO) -> int:
     from proteus_env import load_benchmark
 
+    if args.split_seed < 0:
+        raise ValueError(f"--split-seed must be a non-negative integer, got {args.split_seed}.")
     kwargs: dict[str, Any] = {"split_seed": args.split_seed, "encoder": args.encoder, "drop_tasks": tuple(args.drop_tasks),
                               "trust_pickle": args.trust_pickle, "missing": args.missing}
     if args.dim is not None:

@@ -46,6 +46,14 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stream-length", type=int, default=1000, help="queries per dynamic-target stream")
     parser.add_argument("--window", type=int, default=100, help="queries per window of the dynamic scenarios")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples of the accuracy intervals")
+    sessions = parser.add_argument_group("per-session compliance (test sessions served with realized feedback)")
+    sessions.add_argument("--no-sessions", action="store_true", help="skip the per-session compliance")
+    sessions.add_argument("--session-length", type=int, default=500, help="queries per test session (default 500)")
+    sessions.add_argument("--feedback-delay", type=int, default=0, help="queries until an outcome reaches the routers (default 0)")
+    sessions.add_argument("--feedback-rate", type=float, default=1.0, help="share of outcomes ever revealed, in [0, 1] (default 1)")
+    sessions.add_argument("--tau-schedule", default="constant", choices=["constant", "step", "drift", "cyclic"],
+                          help="τ within a session: constant (every τ of the grid) or a schedule between two targets")
+    sessions.add_argument("--task-drift", action="store_true", help="draw each session from a drifting mixture of the tasks")
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=_run)
@@ -74,9 +82,12 @@ def _command_line(args: argparse.Namespace) -> str:
     if args.taus:
         parts += ["--taus", *(f"{t:g}" for t in args.taus)]
     parts += ["--confidence", *args.confidence]
-    for flag in ("no_predictive", "no_dynamic"):
+    for flag in ("no_predictive", "no_dynamic", "no_sessions", "task_drift"):
         if getattr(args, flag):
             parts.append("--" + flag.replace("_", "-"))
+    for flag, default in (("session_length", 500), ("feedback_delay", 0), ("feedback_rate", 1.0), ("tau_schedule", "constant")):
+        if getattr(args, flag) != default:
+            parts += ["--" + flag.replace("_", "-"), str(getattr(args, flag))]
     parts += ["--out", args.out]
     return shlex.join(parts)
 
@@ -117,7 +128,9 @@ def _run(args: argparse.Namespace) -> int:
         benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs, taus=args.taus,
         n_taus=args.n_taus, seeds=args.seeds, confidences=confidences, predictive=not args.no_predictive,
         dynamic=not args.no_dynamic, stream_length=args.stream_length, window=args.window, n_boot=args.n_boot,
-        progress=not args.no_progress, out_dir=args.out, command=_command_line(args))
+        progress=not args.no_progress, out_dir=args.out, command=_command_line(args), sessions=not args.no_sessions,
+        session_length=args.session_length, feedback_delay=args.feedback_delay, feedback_rate=args.feedback_rate,
+        tau_schedule=args.tau_schedule, task_drift=args.task_drift)
     result = evaluate(args.router, settings)
     print_tables(result)
     print(f"report: {Path(args.out) / 'report.md'}  ({result.wall_time_s:.0f} s, seeds {result.seeds})")

@@ -41,6 +41,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}.")
     config = load_train_config(args.env, args.config).with_overrides(args.overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CollapsedPolicyWarning)  # reported below, once

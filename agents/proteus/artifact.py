@@ -131,6 +131,8 @@ def _mapping(value: Any, what: str, source: Path) -> dict[str, Any]:
 
 
 def _finite_array(value: Any, what: str, source: Path) -> np.ndarray:
+    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"{source}: {what} must be a JSON list of numbers, got {value!r}.")
     try:
         array = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):

@@ -22,6 +22,7 @@ import numpy as np
 from proteus_env.env import ProteusRoutingEnv
 from proteus_env.guarantees import Certificate, certified_threshold, certify, scores_are_binary
 from proteus_env.policy_eval import accuracy_at_taus, dual_and_calibration_rows
+from proteus_env.session_eval import needs_sessions, session_accuracy_at_taus
 
 #: τ inputs measured on validation by default (``TrainConfig.calibration_points``).
 DEFAULT_CALIBRATION_POINTS = 201
@@ -199,6 +200,9 @@ def fit_tau_calibration(model: Any, val_env: ProteusRoutingEnv, *, n_points: int
     def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
         return model.predict(obs, deterministic=True)[0]
 
-    result = accuracy_at_taus(policy, val_env.benchmark, val_env.head_fit, rows, inputs, lambdas, include_query=val_env.include_query)
+    if needs_sessions(val_env):  # a session-state (or budget) policy is measured on whole sessions (issue 12)
+        result = session_accuracy_at_taus(policy, val_env, rows, inputs, seed=int(kwargs["split_seed"]))
+    else:
+        result = accuracy_at_taus(policy, val_env.benchmark, val_env.head_fit, rows, inputs, lambdas, include_query=val_env.include_query)
     return TauCalibration(tau_inputs=inputs, val_accuracy=result["accuracy"], val_usd_per_1k=result["usd_per_1k"], n_val=int(rows.size),
                           binary=scores_are_binary(val_env.benchmark.scores[rows]))

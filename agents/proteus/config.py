@@ -224,7 +224,11 @@ def _read_block(env_id: str, path: str | Path | None) -> tuple[dict[str, Any], s
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"Config file {path} does not exist.")
-        text, source = path.read_text(), str(path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ValueError(f"Config file {source} is not a text (UTF-8 YAML) file.") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -26,7 +26,7 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-import proteus_env  # noqa: F401  (registers the ids)
+import proteus_env  # registers the ids; ENV_IDS
 from agents.proteus.artifact import (
     CHECKPOINTS_DIR,
     ChecksummedCheckpointCallback,
@@ -140,7 +140,7 @@ def train(
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"Artifact path {out_dir} exists and is not a directory.")
 
-    registered = gym.spec(env_id.split(":")[-1]).kwargs
+    registered = registered_kwargs(env_id)
     val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
     headroom = float(cfg.tau_headroom or 0.0)
     if headroom > 0 and env_kwargs.get("tau_range") is None:
@@ -207,6 +207,18 @@ def train(
     if collapse is not None:
         warnings.warn(f"{out_dir}: {collapse}", CollapsedPolicyWarning, stacklevel=2)
     return TrainResult(model=model, out_dir=out_dir, summary=summary, calibration=calibration)
+
+
+def registered_kwargs(env_id: str) -> dict[str, Any]:
+    """The registered keyword arguments of ``env_id`` (``Proteus-...-v0`` or ``proteus_env:Proteus-...-v0``).
+
+    Raises:
+        ValueError: If no environment of that id is registered, listing the PROTEUS ids.
+    """
+    try:
+        return dict(gym.spec(env_id.split(":")[-1]).kwargs)
+    except gym.error.Error:
+        raise ValueError(f"Unknown environment id {env_id!r}; the PROTEUS ids are {sorted(proteus_env.ENV_IDS)}.") from None
 
 
 def fit_benchmark_encoder(benchmark: Benchmark) -> Encoder | None:

@@ -337,7 +337,7 @@ def coerce_wide_frame(frame: pd.DataFrame, source: str, *, models: Sequence[str]
         raise ValueError(f"RouterBench file {source} has no rows.")
     sample_id = (frame["sample_id"] if "sample_id" in columns else pd.Series(np.arange(len(frame)))).astype(str).to_numpy(object)
     scores = np.column_stack([_numeric(frame[m], source, m, sample_id, low=0.0, high=1.0) for m in models])
-    costs = np.column_stack([_numeric(frame[m + COST_SUFFIX], source, m + COST_SUFFIX, sample_id, low=0.0, high=np.inf)
+    costs = np.column_stack([_numeric(frame[m + COST_SUFFIX], source, m + COST_SUFFIX, sample_id, low=0.0, high=MAX_QUERY_USD)
                              for m in models])
     task = frame["eval_name"]
     bad_task = task.isna().to_numpy() | (task.astype(str).str.strip() == "").to_numpy()
@@ -467,6 +467,11 @@ def _write_safe_copy(wide: _WideData, target: Path) -> Path | None:
                       RuntimeWarning, stacklevel=4)
         return None
     return target
+
+
+#: The largest USD cost one query may have: far above any real LLM call (the priciest RouterBench query
+#: costs cents), low enough that sums and means over millions of queries stay finite.
+MAX_QUERY_USD = 1e6
 
 
 def _numeric(column: pd.Series, source: str, name: str, sample_id: np.ndarray, *, low: float, high: float) -> np.ndarray:
