@@ -28,6 +28,8 @@ _EXPORTS: dict[str, str] = {
     "UnreachableTargetWarning": "agents.proteus.router",
     "make_baselines": "agents.baselines",
     "CarrotRouter": "agents.baselines",
+    "SteeredCarrotRouter": "agents.baselines",
+    "RouterSession": "agents.proteus.router",
     "evaluate": "agents.evaluation.run",
     "EvalResult": "agents.evaluation.result",
 }
@@ -39,7 +41,9 @@ __all__ = [
     "EvalResult",
     "ProteusFeaturesExtractor",
     "ProteusRouter",
+    "RouterSession",
     "RoutingResult",
+    "SteeredCarrotRouter",
     "TauCalibration",
     "TrainResult",
     "UnreachableTargetWarning",
@@ -51,13 +55,13 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from agents.baselines import CarrotRouter, make_baselines
+    from agents.baselines import CarrotRouter, SteeredCarrotRouter, make_baselines
     from agents.evaluation.result import EvalResult
     from agents.evaluation.run import evaluate
     from agents.proteus.calibration import TauCalibration, fit_tau_calibration
     from agents.proteus.distributions import BetaDistribution
     from agents.proteus.policies import BetaActorCriticPolicy, ProteusFeaturesExtractor
-    from agents.proteus.router import ProteusRouter, RoutingResult, UnreachableTargetWarning
+    from agents.proteus.router import ProteusRouter, RouterSession, RoutingResult, UnreachableTargetWarning
     from agents.proteus.train import TrainResult, load_config, train
 
 

@@ -5,10 +5,12 @@ Prints steps per second of:
   * a raw numpy score + argmax loop over one batch of queries (the routing work with no env),
     and the same loop one query at a time;
   * ProteusRoutingEnv unwrapped, and through gym.make (with its checker/order wrappers);
+  * ProteusRoutingEnv unwrapped with session_state=True (feedback delay 10, rate 0.3, sessions of
+    1,000 queries: the issue-12 observation, computed from revealed outcomes only);
   * ProteusVectorEnv (the batched path) with the same batch size as the numpy loop.
 
-Targets (gym core issue): unwrapped single env >= 1.0x CartPole; batched path >= 25 % of the numpy
-loop at the same batch size.
+Targets (gym core issue): unwrapped single env >= 1.0x CartPole, with and without session state
+(issue 12); batched path >= 25 % of the numpy loop at the same batch size.
 
     python benchmarks/env_speed.py [--steps 200000] [--batch 1024]
 """
@@ -57,6 +59,7 @@ def main() -> None:
 
     unwrapped = gym.make("Proteus-Synthetic-v0").unwrapped  # fits the head once (cached for the rest)
     made = gym.make("Proteus-Synthetic-v0")
+    stateful = gym.make("Proteus-Synthetic-v0", session_state=True, feedback_delay=10, feedback_rate=0.3, session_length=1000).unwrapped
     fit = unwrapped.head_fit
     head = fit.head
     rows_pool = unwrapped.benchmark.split_index("train")
@@ -92,6 +95,7 @@ def main() -> None:
         f"numpy score+argmax, batch {batch}": _rate(numpy_loop, n_batches) * batch,
         "ProteusRoutingEnv unwrapped": _rate(lambda n: proteus_single(unwrapped, n), args.steps),
         "ProteusRoutingEnv via gym.make": _rate(lambda n: proteus_single(made, n), args.steps),
+        "ProteusRoutingEnv unwrapped, session_state": _rate(lambda n: proteus_single(stateful, n), args.steps),
         f"ProteusVectorEnv, {batch} sessions": _rate(vector, n_batches) * batch,
     }
     cart = results["CartPole-v1 unwrapped"]
@@ -100,8 +104,10 @@ def main() -> None:
     for name, rate in results.items():
         print(f"{name:45s} {rate:14,.0f} {rate / cart:11.2f} {rate / loop:13.3f}")
     single_ratio = results["ProteusRoutingEnv unwrapped"] / cart
+    session_ratio = results["ProteusRoutingEnv unwrapped, session_state"] / cart
     batched_ratio = results[f"ProteusVectorEnv, {batch} sessions"] / loop
     print(f"\nunwrapped single env / CartPole = {single_ratio:.2f} (target >= 1.0): {'met' if single_ratio >= 1.0 else 'MISSED'}")
+    print(f"session-state env / CartPole   = {session_ratio:.2f} (target >= 1.0): {'met' if session_ratio >= 1.0 else 'MISSED'}")
     print(f"batched path / numpy loop      = {batched_ratio:.2f} (target >= 0.25): {'met' if batched_ratio >= 0.25 else 'MISSED'}")
     print(f"(proteus_env {proteus_env.__version__}, numpy {np.__version__}, gymnasium {gym.__version__})")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,6 +14,7 @@ from proteus_env.benchmark import Benchmark
 from proteus_env.env import ProteusRoutingEnv, lambda_at
 from proteus_env.policy_eval import accuracy_at_taus, dual_and_calibration_rows
 from proteus_env.routing_head import HeadFit
+from proteus_env.session_eval import needs_sessions, session_accuracy_at_taus
 
 #: Attribute of the SB3 model that carries the dual state; SB3 saves it in the model zip.
 MODEL_STATE_ATTRIBUTE = "proteus_dual_state"
@@ -22,7 +24,7 @@ _CONTROLLER_DEFAULTS: dict[str, Any] = {
     "eta": 0.4, "lambda_max": 10.0, "lambda_init": 0.0, "pid_gains": (0.4, 0.05, 0.1), "pid_ema_alphas": (0.0, 0.0),
 }
 #: Fields of the callback's saved state that are not the controller's.
-_CALLBACK_STATE_KEYS = ("edges", "mode", "rollouts")
+_CALLBACK_STATE_KEYS = ("edges", "mode", "rollouts", "budget")
 #: Memory fields every state had before controllers were split out (zeros for the gradient rule).
 _LEGACY_MEMORY_KEYS = ("integral", "previous_error")
 
@@ -176,11 +178,19 @@ class LagrangianDualCallback(BaseCallback):
         self._mu_sum: np.ndarray = np.zeros(0)
         self._mu_count: np.ndarray = np.zeros(0)
         self._steps: np.ndarray = np.zeros(0)
+        #: The budget constraint's controller (issue 12), made when the env has ``budget_usd_per_1k``:
+        #: a fresh copy of ``controller``, driven by the per-bin budget signal ``usd / budget − 1``.
+        self.budget_controller: DualController | None = None
 
     @property
     def lambdas(self) -> np.ndarray:
         """``(n_bins,)`` the controller's current λ (one entry in ``global`` mode)."""
         return self.controller.lambdas
+
+    @property
+    def budget_lambdas(self) -> np.ndarray | None:
+        """``(n_bins,)`` the budget constraint's λ_budget, or ``None`` without a budget."""
+        return None if self.budget_controller is None else self.budget_controller.lambdas
 
     # ------------------------------------------------------------------ set-up
     def _init_callback(self) -> None:
@@ -200,6 +210,9 @@ class LagrangianDualCallback(BaseCallback):
         if self.max_val_queries is not None and rows.size > self.max_val_queries:
             rows = np.sort(np.random.default_rng(self.seed).choice(rows, self.max_val_queries, replace=False))
         self._val_rows = rows
+        if getattr(self.val_env, "budget_usd_per_1k", None) is not None and self.budget_controller is None:
+            self.budget_controller = copy.deepcopy(self.controller)  # one controller per constraint, same rule and settings
+            self.budget_controller.reset()
         self.achievable_range = achievable_accuracy_range(self.val_env.benchmark, self.val_env.head_fit, rows)
         saved = getattr(self.model, MODEL_STATE_ATTRIBUTE, None)
         if saved:
@@ -215,8 +228,11 @@ class LagrangianDualCallback(BaseCallback):
         """JSON-able dual state: λ per bin, bin edges, mode, controller name and memory, update count."""
         memory = self.controller.state()
         lambdas, name = memory.pop("lambdas"), memory.pop("controller")
-        return {"lambdas": lambdas, "edges": self.edges.tolist(), "mode": self.mode, "controller": name, **memory,
-                "rollouts": self._rollouts}
+        state = {"lambdas": lambdas, "edges": self.edges.tolist(), "mode": self.mode, "controller": name, **memory,
+                 "rollouts": self._rollouts}
+        if self.budget_controller is not None:
+            state["budget"] = self.budget_controller.state()
+        return state
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore a :meth:`state`, including those of earlier releases (same bins, mode and controller).
@@ -251,7 +267,13 @@ class LagrangianDualCallback(BaseCallback):
         for key in _LEGACY_MEMORY_KEYS:  # every earlier state had them, zeros for the gradient rule
             if key not in self.controller.memory_keys:
                 memory.pop(key, None)
+        budget = state.get("budget")
+        if budget is not None and self.budget_controller is not None:
+            candidate = copy.deepcopy(self.budget_controller)
+            candidate.load_state(budget)  # raises before anything changes
         self.controller.load_state(memory)
+        if budget is not None and self.budget_controller is not None:
+            self.budget_controller = candidate
         self.edges = edges
         if self.mode == "per_bin":  # evaluate where the saved bins are
             self.taus = 0.5 * (edges[:-1] + edges[1:])
@@ -261,6 +283,10 @@ class LagrangianDualCallback(BaseCallback):
         """Send the table to every env (through all wrappers) and keep it on the model."""
         self.training_env.env_method("set_lambda_table", self.lambdas.copy(), self.edges.copy())
         self.val_env.set_lambda_table(self.lambdas.copy(), self.edges.copy())
+        if self.budget_controller is not None:
+            budget = self.budget_controller.lambdas.copy()
+            self.training_env.env_method("set_lambda_table", budget, self.edges.copy(), constraint="budget")
+            self.val_env.set_lambda_table(budget, self.edges.copy(), constraint="budget")
         setattr(self.model, MODEL_STATE_ATTRIBUTE, self.state())
         # The observation SB3 kept from the last step (the next rollout's first) was built before
         # this update: give it the λ its reward will use.
@@ -268,6 +294,9 @@ class LagrangianDualCallback(BaseCallback):
         if isinstance(last, dict) and "lambda" in last and "tau" in last:
             fresh = lambda_at(np.asarray(last["tau"]).reshape(-1), self.lambdas, self.edges)
             last["lambda"][:] = fresh.reshape(np.shape(last["lambda"])).astype(last["lambda"].dtype)
+            if self.budget_controller is not None and "lambda_budget" in last:
+                fresh = lambda_at(np.asarray(last["tau"]).reshape(-1), self.budget_controller.lambdas, self.edges)
+                last["lambda_budget"][:] = fresh.reshape(np.shape(last["lambda_budget"])).astype(last["lambda_budget"].dtype)
 
     # ------------------------------------------------------------------ SB3 hooks
     def _on_step(self) -> bool:
@@ -282,7 +311,7 @@ class LagrangianDualCallback(BaseCallback):
                 # half-way (a resumed run) is scored on the steps it saw.
                 steps = self._steps[i]
                 self._train_sessions.append({
-                    "tau": float(info["tau"]),
+                    "tau": float(info.get("session_tau", info["tau"])),  # the mean τ under a τ schedule
                     "accuracy": float(info["session_accuracy"]),
                     "usd_per_1k": 1000.0 * float(info["session_usd_cost"]) / max(steps, 1),
                     "success": float(info["is_success"]),
@@ -313,8 +342,11 @@ class LagrangianDualCallback(BaseCallback):
         def policy(obs: dict[str, np.ndarray]) -> np.ndarray:
             return self.model.predict(obs, deterministic=True)[0]
 
-        measured = accuracy_at_taus(policy, self.val_env.benchmark, self.val_env.head_fit, self._val_rows, taus, lambdas,
-                                    include_query=self.val_env.include_query)
+        if needs_sessions(self.val_env):  # the observation depends on the session so far: serve whole sessions (issue 12)
+            measured = session_accuracy_at_taus(policy, self.val_env, self._val_rows, taus, seed=self.seed)
+        else:
+            measured = accuracy_at_taus(policy, self.val_env.benchmark, self.val_env.head_fit, self._val_rows, taus, lambdas,
+                                        include_query=self.val_env.include_query)
         n = self.taus.size
         result: dict[str, Any] = {key: value[:n] for key, value in measured.items()}
         result["tau"] = self.taus.copy()
@@ -331,6 +363,12 @@ class LagrangianDualCallback(BaseCallback):
         else:
             error = error_per_tau
         self.controller.update(error, np.isfinite(error))  # a bin without a measurement keeps its λ
+        if self.budget_controller is not None:  # the second constraint: usd per query / budget per query − 1, per bin
+            over = np.asarray(result["budget_cost"], dtype=np.float64)
+            if self.mode == "global":
+                finite = over[np.isfinite(over)]
+                over = np.array([finite.mean() if finite.size else np.nan])
+            self.budget_controller.update(over, np.isfinite(over))
         low, high = self.achievable_range
         span = tau_span(np.concatenate([result["accuracy"], result.get("end_accuracy", [])]), low, high)
         result["tau_span"] = span
@@ -346,6 +384,9 @@ class LagrangianDualCallback(BaseCallback):
         for b, value in enumerate(self.lambdas):
             self.logger.record(f"constraint/lambda_bin{b}", float(value))
         self.logger.record("constraint/lambda_mean", float(self.lambdas.mean()))
+        if self.budget_controller is not None:
+            self.logger.record("constraint/lambda_budget_mean", float(self.budget_controller.lambdas.mean()))
+            self.logger.record("constraint/budget_violation", float(np.nanmean(np.maximum(result["budget_cost"], 0.0))))
         self.logger.record("constraint/violation", float(np.nanmean(np.maximum(result["tau"] - result["accuracy"], 0.0))))
         self.logger.record("sla/accuracy/val", float(np.nanmean(result["accuracy"])))
         self.logger.record("sla/usd_per_1k/val", float(np.nanmean(result["usd_per_1k"])))

@@ -10,6 +10,7 @@ from proteus_env.env import ProteusRoutingEnv, feasible_tau_range
 from proteus_env.loading import available_benchmarks, cached_benchmark, load_benchmark, register_benchmark
 from proteus_env.registration import ENV_IDS, register_envs
 from proteus_env.routing_head import HeadConfig, HeadFit, RoutingHead, fit_routing_head
+from proteus_env.session import SessionLedger, session_features
 from proteus_env.synthetic import make_synthetic_benchmark
 from proteus_env.vector import ProteusVectorEnv
 
@@ -23,6 +24,7 @@ __all__ = [
     "ProteusRoutingEnv",
     "ProteusVectorEnv",
     "RoutingHead",
+    "SessionLedger",
     "available_benchmarks",
     "cached_benchmark",
     "feasible_tau_range",
@@ -31,5 +33,6 @@ __all__ = [
     "make_synthetic_benchmark",
     "register_benchmark",
     "register_envs",
+    "session_features",
 ]
 __version__ = "0.1.0"

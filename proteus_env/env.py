@@ -14,10 +14,34 @@ from proteus_env._validation import check_bin_edges, check_int, check_lambda_val
 from proteus_env.benchmark import SPLIT_NAMES, Benchmark, parse_model_names
 from proteus_env.loading import cached_benchmark
 from proteus_env.policy_eval import session_rows
-from proteus_env.rewards import REWARD_NORMALIZATIONS, WeightSchedule, resolve_schedule, session_summary, step_outcome
+from proteus_env.rewards import (
+    REWARD_NORMALIZATIONS,
+    SCHEDULES,
+    Constant,
+    WeightSchedule,
+    resolve_schedule,
+    session_summary,
+    step_outcome,
+)
 from proteus_env.routing_head import HeadConfig, HeadFit, fit_routing_head, gamma_from_action
+from proteus_env.session import (
+    CONSTRAINTS,
+    TauSchedule,
+    callable_tau_path,
+    check_budget,
+    check_feedback,
+    check_task_mix,
+    check_tau_path,
+    check_tau_schedule,
+    session_budget_usd,
+    session_observation_spaces,
+    session_values,
+    tau_path,
+)
 
 ACTION_MODES = ("mu", "model")
+#: Reward-weight schedules that accept arrays of τ (evaluated at once by ``reward_weights_batch``).
+BUILTIN_SCHEDULES = tuple(SCHEDULES.values())
 
 
 def lambda_at(tau: float | np.ndarray, values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -77,9 +101,27 @@ class ProteusRoutingEnv(gym.Env):
     | `tau`      | (1,)   | the session's accuracy target τ                              |
     | `lambda`   | (1,)   | the Lagrange multiplier λ(τ) in force for this τ             |
     | `query`    | (d,)   | the raw query embedding z, only with ``include_query=True``  |
+    | `lambda_budget` | (1,) | the budget's multiplier λ_budget(τ), only with ``budget_usd_per_1k`` |
 
     Train rows carry cross-fitted (out-of-fold) predictions, so what the agent sees while training
     is as good as what it will see on new queries.
+
+    With ``session_state=True`` the observation also carries what the session has done so far,
+    computed **only from outcomes revealed by this step** (:func:`proteus_env.session.session_features`,
+    the same function the routers' streaming sessions use):
+
+    | key                | shape | meaning                                                            |
+    |--------------------|-------|--------------------------------------------------------------------|
+    | `progress`         | (1,)  | share of the session already served, ``t / session_length``        |
+    | `running_accuracy` | (1,)  | mean revealed score so far; τ before the first reveal              |
+    | `accuracy_slack`   | (1,)  | ``running_accuracy − τ`` (0 before the first reveal)               |
+    | `revealed`         | (1,)  | share of the served queries whose outcome is revealed (0 at t = 0) |
+    | `spend`            | (1,)  | USD spent so far / the session's budget, only with a budget        |
+
+    The realized score of the query served at step ``i`` becomes observable ``feedback_delay``
+    steps later (in the observation after step ``i + feedback_delay``), and only if it is among the
+    ``feedback_rate`` share drawn (with ``self.np_random``) to be revealed at all. USD charges are
+    known when a query is served, so ``spend`` counts every served query.
 
     ## Rewards
 
@@ -88,21 +130,37 @@ class ProteusRoutingEnv(gym.Env):
     are ``quality_weight`` and ``cost_weight`` (defaults ``τ`` and ``1 − τ``). With
     ``reward_normalization="one_plus_lambda"`` the reward is divided by ``1 + λ``.
 
-    Each step's ``info`` holds ``cost`` (the constraint signal ``τ − y``, Safety-Gymnasium's key),
-    ``score``, ``usd_cost``, ``model``, ``model_index``, ``tau``, ``lambda`` and, for a μ action,
-    ``mu`` (and ``gamma`` when it is learned).
+    With ``budget_usd_per_1k`` (a spending cap per session, a second constraint) the reward also
+    subtracts ``λ_budget(τ)·c_budget``, with ``c_budget = usd / (budget per query) − 1`` (its
+    session mean is ≤ 0 exactly when the session stays within budget), and the normalization
+    divides by ``1 + λ + λ_budget``.
+
+    Each step's ``info`` holds ``cost`` (the accuracy constraint signal ``τ − y``,
+    Safety-Gymnasium's key, with or without a budget), ``score``, ``usd_cost``, ``model``,
+    ``model_index``, ``tau`` (the τ in force at this step), ``lambda`` and, for a μ action, ``mu``
+    (and ``gamma`` when it is learned). With a budget, ``costs`` gives every constraint by name,
+    ``{"accuracy": τ − y, "budget": c_budget}``, and ``lambda_budget`` its multiplier.
 
     ## Starting State
 
     On ``reset`` the session's queries are drawn uniformly (with replacement) from the split with
-    ``self.np_random``, and τ ~ U[``tau_range``] unless ``options={"tau": τ}`` fixes it.
+    ``self.np_random`` (or from ``task_mix``), and τ ~ U[``tau_range``] unless
+    ``options={"tau": τ}`` fixes it. Under a ``step``/``drift``/``cyclic`` ``tau_schedule`` τ moves
+    within the session from that τ towards a second one, ``tau_end`` ~ U[``tau_range``] (or
+    ``options={"tau_end": ...}``); the observation's ``tau`` and ``lambda`` and the reward follow
+    the τ in force. ``options`` may also fix the whole plan: ``"tau_path"`` (τ per step),
+    ``"rows"`` (the benchmark rows, of any split) and ``"revealed"`` (which outcomes are ever
+    revealed); :class:`~proteus_env.ProteusVectorEnv` given the same plan produces the same steps.
+    Extra draws (``tau_end``, the task mixture, the reveal mask) are made only when those options
+    are in use, so the defaults draw exactly what they always did.
 
     ## Episode End
 
     The episode terminates (``terminated=True``) after ``session_length`` steps; it is never
     truncated by the environment. The final ``info`` adds ``session_accuracy`` (mean realized
     score), ``session_usd_cost`` (total USD of the session) and ``is_success``
-    (``session_accuracy >= τ``).
+    (``session_accuracy >= τ``; under a τ schedule against the session's mean τ, also given as
+    ``session_tau``), and with a budget ``budget_met`` (``session_usd_cost`` within the budget).
 
     ## Arguments
 
@@ -131,6 +189,20 @@ class ProteusRoutingEnv(gym.Env):
     * ``lambda_max``: the upper bound of λ (the observation space's bound; default 10).
     * ``head_config``: a :class:`~proteus_env.routing_head.HeadConfig` or a dict of its fields.
     * ``render_mode``: ``None`` or ``"ansi"``.
+    * ``session_state``: add the session-state keys above to the observation (off).
+    * ``feedback_delay``: steps until a served query's realized score becomes observable (integer
+      >= 0; default 0: in the very next observation).
+    * ``feedback_rate``: share of queries whose outcome is ever revealed, in [0, 1] (default 1),
+      drawn per query with ``self.np_random``.
+    * ``tau_schedule``: ``"constant"`` (default), ``"step"``, ``"drift"``, ``"cyclic"`` (shapes of
+      :func:`proteus_env.session.tau_path`), or a callable of progress ``t / session_length``
+      returning τ (``is_success`` then compares with the mean τ).
+    * ``task_mix``: ``None`` (default: rows uniform over the split), a mapping ``{task: weight}``,
+      a pair of mappings (start, end: the mixture drifts linearly over the session), ``"uniform"``
+      (tasks equally likely) or ``"drift"`` (random start and end mixtures per session); tasks
+      are those of ``Benchmark.task`` (:class:`proteus_env.session.TaskMix`).
+    * ``budget_usd_per_1k``: a spending cap per session in USD per 1,000 queries (``None``: none),
+      a second constraint with its own λ table (``set_lambda_table(..., constraint="budget")``).
 
     ## Version History
 
@@ -162,6 +234,12 @@ class ProteusRoutingEnv(gym.Env):
         lambda_max: float = 10.0,
         head_config: HeadConfig | dict[str, Any] | None = None,
         render_mode: str | None = None,
+        session_state: bool = False,
+        feedback_delay: int = 0,
+        feedback_rate: float = 1.0,
+        tau_schedule: TauSchedule = "constant",
+        task_mix: Any = None,
+        budget_usd_per_1k: float | None = None,
     ) -> None:
         if split not in SPLIT_NAMES:
             raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLIT_NAMES)}.")
@@ -172,6 +250,11 @@ class ProteusRoutingEnv(gym.Env):
             raise UnsupportedRenderModeError(f"`render_mode` must be None or one of {self.metadata['render_modes']}, got {render_mode!r}.")
         if action_mode == "model" and learn_gamma:
             raise ValueError("`learn_gamma=True` needs `action_mode='mu'` (a model index has no γ).")
+        if not isinstance(session_state, (bool, np.bool_)):
+            raise ValueError(f"`session_state` must be true or false, got {session_state!r}.")
+        feedback_delay, feedback_rate = check_feedback(feedback_delay, feedback_rate)
+        tau_schedule = check_tau_schedule(tau_schedule)
+        budget_usd_per_1k = check_budget(budget_usd_per_1k)
 
         self._constructor_kwargs: dict[str, Any] = {
             "benchmark": benchmark, "data_path": data_path, "benchmark_kwargs": benchmark_kwargs, "split": split,
@@ -180,6 +263,13 @@ class ProteusRoutingEnv(gym.Env):
             "reward_normalization": reward_normalization, "train_holdout": train_holdout,
             "lambda_init": lambda_init, "lambda_max": lambda_max, "head_config": head_config,
         }
+        # Session arguments (issue 12): recorded only when set, so default artifacts record what they always did.
+        sequential = {"session_state": bool(session_state), "feedback_delay": feedback_delay, "feedback_rate": feedback_rate,
+                      "tau_schedule": tau_schedule, "task_mix": task_mix, "budget_usd_per_1k": budget_usd_per_1k}
+        defaults = {"session_state": False, "feedback_delay": 0, "feedback_rate": 1.0, "tau_schedule": "constant", "task_mix": None,
+                    "budget_usd_per_1k": None}
+        self._constructor_kwargs.update({key: value for key, value in sequential.items()
+                                         if value is not defaults[key] and value != defaults[key]})
         # Model subset (issue 14): JSON-able lists in constructor_kwargs, applied before the head is fitted.
         subset = {"models": parse_model_names(models, "models"), "exclude_models": parse_model_names(exclude_models, "exclude_models")}
         self._constructor_kwargs.update({key: None if value is None else list(value) for key, value in subset.items()})
@@ -203,11 +293,19 @@ class ProteusRoutingEnv(gym.Env):
         if reward_normalization not in REWARD_NORMALIZATIONS:
             raise ValueError(f"`reward_normalization` must be one of {list(REWARD_NORMALIZATIONS)}, got {reward_normalization!r}.")
         self.reward_normalization = reward_normalization
+        self._normalize = reward_normalization == "one_plus_lambda"
         self.tau_range = feasible_tau_range(self.benchmark, self.head_fit) if tau_range is None else check_tau_range(tau_range)
         self.lambda_max = check_positive(lambda_max, "lambda_max")
 
         self.train_holdout = check_number(train_holdout, "train_holdout", low=0.0, high=1.0, high_open=True)
         self._rows = session_rows(self.benchmark, split, seed=int(split_seed), train_holdout=self.train_holdout)
+        self.session_state = bool(session_state)
+        self.feedback_delay = feedback_delay
+        self.feedback_rate = feedback_rate
+        self.tau_schedule = tau_schedule
+        self.task_mix = check_task_mix(task_mix, self.benchmark.task, self._rows)
+        self.budget_usd_per_1k = budget_usd_per_1k
+        self._session_budget = session_budget_usd(budget_usd_per_1k, session_length)
         self._scores = self.benchmark.scores
         self._costs = self.benchmark.costs
         self._cost_norm = self.head_fit.cost_norm
@@ -215,6 +313,8 @@ class ProteusRoutingEnv(gym.Env):
         self._cost_hat = self.head_fit.cost_hat
         self._score_matrix = self.head_fit.score_matrix
         self._gamma = float(self.head_fit.head.config.gamma)
+        self._plain_mu = action_mode == "mu" and not self.learn_gamma
+        self._weights = np.ones(3)
         self.models = self.benchmark.models
 
         k = self.benchmark.n_models
@@ -226,6 +326,10 @@ class ProteusRoutingEnv(gym.Env):
         }
         if self.include_query:
             obs_spaces["query"] = spaces.Box(-np.inf, np.inf, (self.benchmark.embedding_dim,), np.float32)
+        if self.budget_usd_per_1k is not None:
+            obs_spaces["lambda_budget"] = spaces.Box(0.0, self.lambda_max, (1,), np.float32)
+        if self.session_state:
+            obs_spaces.update(session_observation_spaces(self.budget_usd_per_1k is not None))
         self.observation_space = spaces.Dict(obs_spaces)
         if action_mode == "model":
             self.action_space = spaces.Discrete(k)
@@ -234,15 +338,25 @@ class ProteusRoutingEnv(gym.Env):
 
         self._lambda_edges = np.array([0.0, 1.0])
         self._lambda_values = np.zeros(1)
+        self._budget_edges = np.array([0.0, 1.0])
+        self._budget_values = np.zeros(1)
         self.set_lagrange_multiplier(lambda_init)
         self._session: list[int] | None = None
         self._t = 0
         self._tau = float(np.mean(self.tau_range))
         self._tau_obs = np.array([self._tau], dtype=np.float32)
+        self._tau_path: np.ndarray | None = None
+        self._session_tau = self._tau
         self._lambda = 0.0
         self._lambda_obs = np.zeros(1, dtype=np.float32)
+        self._lambda_budget = 0.0
+        self._lambda_budget_obs = np.zeros(1, dtype=np.float32)
         self._score_sum = 0.0
         self._usd_sum = 0.0
+        self._revealed: list[bool] | None = None
+        self._y_hist: list[float] = []
+        self._n_revealed = 0
+        self._revealed_sum = 0.0
         self._last_info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ construction helpers
@@ -277,15 +391,16 @@ class ProteusRoutingEnv(gym.Env):
         return {**self._constructor_kwargs, **overrides}
 
     # ------------------------------------------------------------------ λ setters (reach them with env_method)
-    def set_lagrange_multiplier(self, value: float) -> None:
-        """Set one global λ for every τ (the paper's variant).
+    def set_lagrange_multiplier(self, value: float, *, constraint: str = "accuracy") -> None:
+        """Set one global λ for every τ (the paper's variant), for the accuracy floor or the budget.
 
         Raises:
-            ValueError: If ``value`` is negative or not finite.
+            ValueError: If ``value`` is negative or not finite, or on an unknown ``constraint``.
         """
-        self.set_lambda_table([value])
+        self.set_lambda_table([value], constraint=constraint)
 
-    def set_lambda_table(self, values: Sequence[float] | np.ndarray, bin_edges: Sequence[float] | np.ndarray | None = None) -> None:
+    def set_lambda_table(self, values: Sequence[float] | np.ndarray, bin_edges: Sequence[float] | np.ndarray | None = None, *,
+                         constraint: str = "accuracy") -> None:
         """Set one λ per τ-bin; the next observation carries the new λ(τ).
 
         λ(τ) interpolates linearly between the bin centres (:func:`lambda_at`).
@@ -294,33 +409,68 @@ class ProteusRoutingEnv(gym.Env):
             values: ``(B,)`` multipliers in [0, ``lambda_max``].
             bin_edges: ``(B + 1,)`` finite, strictly increasing edges over τ; by default ``B`` equal
                 bins over ``tau_range``. τ below the first or above the last edge uses the end bins.
+            constraint: ``"accuracy"`` (the floor's λ, observation ``lambda``) or ``"budget"`` (the
+                spending cap's λ_budget, observation ``lambda_budget``; needs ``budget_usd_per_1k``).
 
         Raises:
             ValueError: On values outside [0, ``lambda_max``] or non-finite, or edges that are not
-                finite, of the wrong length or not strictly increasing (naming the bad entry).
+                finite, of the wrong length or not strictly increasing (naming the bad entry), or an
+                unknown ``constraint`` (or ``"budget"`` without a budget).
         """
+        self._check_constraint(constraint)
         values = check_lambda_values(values, self.lambda_max)
         if bin_edges is None:
             edges = np.linspace(self.tau_range[0], self.tau_range[1], values.size + 1)
         else:
             edges = check_bin_edges(bin_edges, values.size)
-        self._lambda_values = values
-        self._lambda_edges = edges
+        if constraint == "budget":
+            self._budget_values, self._budget_edges = values, edges
+        else:
+            self._lambda_values = values
+            self._lambda_edges = edges
         if hasattr(self, "_lambda_obs"):
             self._refresh_lambda()
 
-    def get_lambda_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return copies of ``(values, bin_edges)``."""
+    def _check_constraint(self, constraint: Any) -> None:
+        if constraint not in CONSTRAINTS:
+            raise ValueError(f"`constraint` must be one of {list(CONSTRAINTS)}, got {constraint!r}.")
+        if constraint == "budget" and getattr(self, "budget_usd_per_1k", None) is None:
+            raise ValueError("`constraint`='budget' needs an environment with `budget_usd_per_1k`.")
+
+    def get_lambda_table(self, *, constraint: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
+        """Return copies of ``(values, bin_edges)`` of ``constraint``'s table."""
+        self._check_constraint(constraint)
+        if constraint == "budget":
+            return self._budget_values.copy(), self._budget_edges.copy()
         return self._lambda_values.copy(), self._lambda_edges.copy()
 
-    def lambda_for(self, tau: float | np.ndarray) -> float | np.ndarray:
+    def lambda_for(self, tau: float | np.ndarray, *, constraint: str = "accuracy") -> float | np.ndarray:
         """λ in force for target ``tau`` (see :func:`lambda_at`): a float, or an array for an array of τ."""
-        lam = lambda_at(tau, self._lambda_values, self._lambda_edges)
+        if constraint == "accuracy":
+            lam = lambda_at(tau, self._lambda_values, self._lambda_edges)
+        else:
+            self._check_constraint(constraint)
+            lam = lambda_at(tau, self._budget_values, self._budget_edges)
         return float(lam) if np.ndim(tau) == 0 else lam
 
     def reward_weights(self, tau: float) -> tuple[float, float]:
         """The reward weights ``(w_q(τ), w_c(τ))`` at target ``tau``."""
         return float(self._w_q(tau)), float(self._w_c(tau))
+
+    def reward_weights_batch(self, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The reward weights at every τ of an array, each equal to :meth:`reward_weights` of that τ.
+
+        The built-in schedules are evaluated on the whole array at once; a user's callable is
+        called once per τ (it need not accept arrays).
+        """
+        tau = np.asarray(tau, dtype=np.float64)
+        out = []
+        for schedule in (self._w_q, self._w_c):
+            if schedule in BUILTIN_SCHEDULES or isinstance(schedule, Constant):
+                out.append(np.broadcast_to(np.asarray(schedule(tau), dtype=np.float64), tau.shape).copy())
+            else:
+                out.append(np.array([float(schedule(float(x))) for x in tau.reshape(-1)]).reshape(tau.shape))
+        return out[0], out[1]
 
     def check_tau(self, tau: Any, name: str = "tau") -> float:
         """Return ``tau`` as a float after checking it is in [0, 1] and in this env's ``tau_range``.
@@ -338,30 +488,80 @@ class ProteusRoutingEnv(gym.Env):
         self._lambda = self.lambda_for(self._tau)
         self._lambda_obs = np.array([self._lambda], dtype=np.float32)
         self._lambda_obs.flags.writeable = False
+        if self.budget_usd_per_1k is not None:
+            self._lambda_budget = self.lambda_for(self._tau, constraint="budget")
+            self._lambda_budget_obs = np.array([self._lambda_budget], dtype=np.float32)
+            self._lambda_budget_obs.flags.writeable = False
+
+    def _set_tau(self, tau: float) -> None:
+        """Make ``tau`` the target in force: observation, reward weights and λ follow it."""
+        self._tau = tau
+        self._tau_obs = np.array([tau], dtype=np.float32)
+        self._tau_obs.flags.writeable = False
+        self._wq, self._wc = self.reward_weights(tau)
+        self._refresh_lambda()
 
     # ------------------------------------------------------------------ Gym API
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Start a new session; ``options={"tau": τ}`` fixes its target."""
+        """Start a new session.
+
+        ``options`` (all optional): ``"tau"`` fixes the session's target (the start of a τ
+        schedule); ``"tau_end"`` the end of a ``step``/``drift``/``cyclic`` schedule; ``"tau_path"``
+        an explicit ``(session_length,)`` τ per step (overrides ``tau_schedule``); ``"rows"`` the
+        session's ``(session_length,)`` benchmark rows (any split); ``"revealed"`` a
+        ``(session_length,)`` bool mask of the queries whose outcome is ever revealed.
+        """
         super().reset(seed=seed)
         options = options or {}
         if "tau" in options and options["tau"] is not None:
             tau = self.check_tau(options["tau"], "options['tau']")
         else:
             tau = float(self.np_random.uniform(*self.tau_range))
-        self._tau = tau
-        self._tau_obs = np.array([tau], dtype=np.float32)
-        self._tau_obs.flags.writeable = False
-        self._wq, self._wc = self.reward_weights(tau)
-        self._refresh_lambda()
-        if self.session_length > self._rows.size:  # session_length check (issue 16)
+        path = self._draw_tau_path(tau, options)
+        self._tau_path = path
+        if path is not None:
+            tau = float(path[0])
+            self._session_tau = float(np.mean(path))
+        else:
+            self._session_tau = tau
+        self._set_tau(tau)
+        if options.get("rows") is not None:
+            self._session = check_session_rows(options["rows"], (self.session_length,), self.benchmark.n_queries).tolist()
+        elif self.session_length > self._rows.size:  # session_length check (issue 16)
             raise ValueError(f"`session_length`={self.session_length} is larger than the {self.split!r} split it draws sessions "
                              f"from ({self._rows.size} queries); use at most {self._rows.size}.")
-        self._session = self._rows[self.np_random.integers(0, self._rows.size, size=self.session_length)].tolist()
+        elif self.task_mix is not None:
+            self._session = self.task_mix.draw(self.np_random, 1, self.session_length)[0].tolist()
+        else:
+            self._session = self._rows[self.np_random.integers(0, self._rows.size, size=self.session_length)].tolist()
+        if options.get("revealed") is not None:
+            self._revealed = check_revealed(options["revealed"], (self.session_length,)).tolist()
+        elif self.feedback_rate < 1.0:
+            self._revealed = (self.np_random.random(self.session_length) < self.feedback_rate).tolist()
+        else:
+            self._revealed = None  # every outcome is revealed (after the delay)
         self._t = 0
         self._score_sum = 0.0
         self._usd_sum = 0.0
+        self._y_hist = []
+        self._n_revealed = 0
+        self._revealed_sum = 0.0
         self._last_info = {}
         return self._observation(self._session[0]), {"tau": tau, "lambda": self._lambda}
+
+    def _draw_tau_path(self, tau: float, options: dict[str, Any]) -> np.ndarray | None:
+        """The session's τ per step, or ``None`` for a constant τ (the fast path)."""
+        if options.get("tau_path") is not None:
+            return check_tau_path(options["tau_path"], (self.session_length,), "options['tau_path']")
+        if callable(self.tau_schedule):
+            return callable_tau_path(self.tau_schedule, self.session_length)
+        if self.tau_schedule == "constant":
+            return None
+        if options.get("tau_end") is not None:
+            end = self.check_tau(options["tau_end"], "options['tau_end']")
+        else:
+            end = float(self.np_random.uniform(*self.tau_range))
+        return tau_path(self.tau_schedule, tau, end, self.session_length)
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         """Route the current query with the action; see the class docstring for the reward."""
@@ -372,22 +572,42 @@ class ProteusRoutingEnv(gym.Env):
         if self.action_mode == "model":
             model = self._check_model(action)
         else:
-            mu, gamma = self._check_mu(action)
-            weights = np.array([1.0, mu, (1.0 - mu) ** gamma])
-            model = int(np.dot(weights, self._score_matrix[row]).argmax())
-        score = float(self._scores[row, model])
-        usd = float(self._costs[row, model])
-        reward, info = step_outcome(score, usd, float(self._cost_norm[row, model]), model, self.models, self._tau, self._lambda,
-                                    self._wq, self._wc, mu, gamma if self.learn_gamma else None,
-                                    normalize=self.reward_normalization == "one_plus_lambda")
+            if self._plain_mu and type(action) is np.ndarray and action.shape == (1,) and 0.0 <= action[0] <= 1.0:
+                mu, gamma = float(action[0]), self._gamma  # the common case, inline (no NaN passes the test)
+            else:
+                mu, gamma = self._check_mu(action)
+            weights = self._weights  # [1, μ, (1 − μ)^γ], reused: one array less per step
+            weights[1] = mu
+            weights[2] = (1.0 - mu) ** gamma
+            model = int(weights.dot(self._score_matrix[row]).argmax())
+        score = self._scores.item(row, model)  # .item: a Python float, faster than float(array[i, j])
+        usd = self._costs.item(row, model)
+        if self.budget_usd_per_1k is None:
+            reward, info = step_outcome(score, usd, self._cost_norm.item(row, model), model, self.models, self._tau, self._lambda,
+                                        self._wq, self._wc, mu, gamma if self.learn_gamma else None,
+                                        normalize=self._normalize)
+        else:
+            reward, info = step_outcome(score, usd, self._cost_norm.item(row, model), model, self.models, self._tau, self._lambda,
+                                        self._wq, self._wc, mu, gamma if self.learn_gamma else None,
+                                        normalize=self._normalize, budget_usd_per_1k=self.budget_usd_per_1k,
+                                        lam_budget=self._lambda_budget)
         self._score_sum += score
         self._usd_sum += usd
         self._t += 1
+        if self.session_state:  # the outcome of query t - 1 - delay becomes observable now (if it is ever revealed)
+            self._y_hist.append(score)
+            j = self._t - 1 - self.feedback_delay
+            if j >= 0 and (self._revealed is None or self._revealed[j]):
+                self._n_revealed += 1
+                self._revealed_sum += self._y_hist[j]
         terminated = self._t >= self.session_length
         if terminated:
-            info.update(session_summary(self._score_sum, self._usd_sum, self.session_length, self._tau))
+            info.update(session_summary(self._score_sum, self._usd_sum, self.session_length, self._session_tau,
+                                        budget_usd_per_1k=self.budget_usd_per_1k, report_tau=self._tau_path is not None))
             observation = self._observation(row)
         else:
+            if self._tau_path is not None:  # the target in force for the next query
+                self._set_tau(float(self._tau_path[self._t]))
             observation = self._observation(self._session[self._t])
         self._last_info = info
         return observation, float(reward), terminated, False, info
@@ -407,14 +627,33 @@ class ProteusRoutingEnv(gym.Env):
     # ------------------------------------------------------------------ helpers
     def _observation(self, row: int) -> dict[str, np.ndarray]:
         # Fresh arrays every call: users may keep (and modify) what they are given.
-        obs = {
-            "p_hat": self._p_hat[row].copy(),
-            "cost_hat": self._cost_hat[row].copy(),
-            "tau": self._tau_obs.copy(),
-            "lambda": self._lambda_obs.copy(),
-        }
+        if self.session_state:  # τ, λ and the session state share one fresh float32 buffer, one view per key (issue 12's hot path)
+            values = np.array((self._tau, self._lambda) + session_values(self._t, self.session_length, self._n_revealed,
+                                                                         self._revealed_sum, self._tau, self._usd_sum, self._session_budget),
+                              dtype=np.float32)
+            obs = {
+                "p_hat": self._p_hat[row].copy(),
+                "cost_hat": self._cost_hat[row].copy(),
+                "tau": values[0:1],
+                "lambda": values[1:2],
+                "progress": values[2:3],
+                "running_accuracy": values[3:4],
+                "accuracy_slack": values[4:5],
+                "revealed": values[5:6],
+            }
+            if self._session_budget is not None:
+                obs["spend"] = values[6:7]
+        else:
+            obs = {
+                "p_hat": self._p_hat[row].copy(),
+                "cost_hat": self._cost_hat[row].copy(),
+                "tau": self._tau_obs.copy(),
+                "lambda": self._lambda_obs.copy(),
+            }
         if self.include_query:
             obs["query"] = self.benchmark.embeddings[row].copy()
+        if self.budget_usd_per_1k is not None:
+            obs["lambda_budget"] = self._lambda_budget_obs.copy()
         return obs
 
     def _check_mu(self, action: Any) -> tuple[float, float]:
@@ -456,6 +695,32 @@ class ProteusRoutingEnv(gym.Env):
         if not (0 <= index < self.benchmark.n_models):
             raise ValueError(f"Action {index} is outside the model indices [0, {self.benchmark.n_models - 1}].")
         return index
+
+
+def check_session_rows(rows: Any, shape: tuple[int, ...], n_queries: int, name: str = "options['rows']") -> np.ndarray:
+    """Session rows given in ``options`` as an int64 array of ``shape``, each a benchmark row index.
+
+    Raises:
+        ValueError: Naming ``name``, on a wrong shape, non-integers or rows outside [0, n_queries).
+    """
+    array = np.asarray(rows)
+    if array.shape != shape or array.dtype.kind not in "iu":
+        raise ValueError(f"`{name}` must be integer benchmark rows of shape {shape}, got {array.dtype} of shape {array.shape}.")
+    if array.size and (array.min() < 0 or array.max() >= n_queries):
+        raise ValueError(f"`{name}` must hold benchmark rows in [0, {n_queries}), got {int(array.min())}..{int(array.max())}.")
+    return array.astype(np.int64)
+
+
+def check_revealed(mask: Any, shape: tuple[int, ...], name: str = "options['revealed']") -> np.ndarray:
+    """A reveal mask given in ``options`` as a bool array of ``shape``.
+
+    Raises:
+        ValueError: Naming ``name``, on a wrong shape or values other than booleans (or 0/1).
+    """
+    array = np.asarray(mask)
+    if array.shape != shape or not (array.dtype == bool or (array.dtype.kind in "iu" and np.isin(array, (0, 1)).all())):
+        raise ValueError(f"`{name}` must be booleans of shape {shape}, got {array.dtype} of shape {array.shape}.")
+    return array.astype(bool)
 
 
 def feasible_tau_range(benchmark: Benchmark, fit: HeadFit) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from proteus_env._validation import check_finite
+from proteus_env.session import budget_cost
 
 WeightSchedule = float | str | Callable[[float], float]
 #: ``reward_normalization`` values: the plain Lagrangian, or divided by ``1 + λ``.
@@ -30,7 +31,8 @@ Scalars = float | np.ndarray
 
 def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: Any, models: Sequence[str] | np.ndarray,
                  tau: Scalars, lam: Scalars, w_q: Scalars, w_c: Scalars, mu: Scalars | None = None,
-                 gamma: Scalars | None = None, *, normalize: bool = False) -> tuple[Scalars, dict[str, Any]]:
+                 gamma: Scalars | None = None, *, normalize: bool = False, budget_usd_per_1k: float | None = None,
+                 lam_budget: Scalars = 0.0) -> tuple[Scalars, dict[str, Any]]:
     """The reward and the ``info`` of one routing step, for one query or a batch.
 
     Args:
@@ -45,15 +47,26 @@ def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: 
         w_c: The cost weight ``w_c(τ)``.
         mu: The quality preference(s) μ, when the action was one (added to ``info``).
         gamma: The exponent(s) γ, when the action set it (added to ``info``).
-        normalize: Divide the reward by ``1 + λ``.
+        normalize: Divide the reward by ``1 + λ`` (``1 + λ + λ_budget`` with a budget).
+        budget_usd_per_1k: The session's spending cap, a second constraint (``None``: none). Its
+            per-step signal is ``c_budget = usd / (budget per query) − 1`` (on average ≤ 0 ⇔
+            within budget, :func:`proteus_env.session.budget_cost`), and the reward subtracts
+            ``λ_budget · c_budget``.
+        lam_budget: The budget's multiplier λ_budget in force.
 
     Returns:
-        ``(reward, info)`` with ``info`` keys ``cost`` (the CMDP constraint signal ``τ − y``),
-        ``score``, ``usd_cost``, ``model``, ``model_index``, ``tau``, ``lambda`` and, when given,
-        ``mu`` and ``gamma``.
+        ``(reward, info)`` with ``info`` keys ``cost`` (the CMDP constraint signal ``τ − y``, the
+        accuracy constraint's, with or without a budget), ``score``, ``usd_cost``, ``model``,
+        ``model_index``, ``tau``, ``lambda``, when given ``mu`` and ``gamma``, and with a budget
+        ``costs`` (``{"accuracy": τ − y, "budget": c_budget}``) and ``lambda_budget``.
     """
     reward = w_q * score - w_c * cost_norm + lam * (score - tau)
-    if normalize:
+    if budget_usd_per_1k is not None:
+        over = budget_cost(usd, budget_usd_per_1k)
+        reward = reward - lam_budget * over
+        if normalize:
+            reward = reward / (1.0 + lam + lam_budget)
+    elif normalize:
         reward = reward / (1.0 + lam)
     info: dict[str, Any] = {
         "cost": tau - score,
@@ -68,16 +81,27 @@ def step_outcome(score: Scalars, usd: Scalars, cost_norm: Scalars, model_index: 
         info["mu"] = mu
     if gamma is not None:
         info["gamma"] = gamma
+    if budget_usd_per_1k is not None:
+        info["costs"] = {"accuracy": tau - score, "budget": over}
+        info["lambda_budget"] = lam_budget
     return reward, info
 
 
-def session_summary(score_sum: Scalars, usd_sum: Scalars, length: int, tau: Scalars) -> dict[str, Any]:
+def session_summary(score_sum: Scalars, usd_sum: Scalars, length: int, tau: Scalars, *, budget_usd_per_1k: float | None = None,
+                    report_tau: bool = False) -> dict[str, Any]:
     """The end-of-session ``info`` entries: ``session_accuracy``, ``session_usd_cost``, ``is_success``.
 
-    ``is_success`` is ``session_accuracy >= τ`` (the floor was met).
+    ``is_success`` is ``session_accuracy >= τ`` (the floor was met); under a τ schedule ``tau`` is
+    the session's mean τ, also reported as ``session_tau`` (``report_tau``). With a budget,
+    ``budget_met`` is ``session_usd_cost <= budget_usd_per_1k · length / 1000``.
     """
     accuracy = score_sum / length
-    return {"session_accuracy": accuracy, "session_usd_cost": usd_sum, "is_success": accuracy >= tau}
+    out = {"session_accuracy": accuracy, "session_usd_cost": usd_sum, "is_success": accuracy >= tau}
+    if report_tau:
+        out["session_tau"] = tau
+    if budget_usd_per_1k is not None:
+        out["budget_met"] = usd_sum <= budget_usd_per_1k * length / 1000.0
+    return out
 
 
 

@@ -9,9 +9,10 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from proteus_env.env import ProteusRoutingEnv
+from proteus_env.env import ProteusRoutingEnv, check_revealed, check_session_rows
 from proteus_env.rewards import session_summary, step_outcome
 from proteus_env.routing_head import gamma_from_action
+from proteus_env.session import callable_tau_path, check_tau_path, session_features, tau_path
 
 
 class ProteusVectorEnv(VectorEnv):
@@ -23,21 +24,33 @@ class ProteusVectorEnv(VectorEnv):
     of a Python loop over environments. All sessions have the same length, so they end together and
     are reset in the same step (``AutoresetMode.SAME_STEP``; the last observation and info are in
     ``info["final_obs"]`` and ``info["final_info"]``). ``action_mode="model"`` and
-    ``include_query`` are supported; learned γ too.
+    ``include_query`` are supported; learned γ too; so are the session arguments (``session_state``,
+    ``feedback_delay``, ``feedback_rate``, ``tau_schedule``, ``task_mix``, ``budget_usd_per_1k``),
+    with the same semantics: given the same session plan (``reset(options={"rows", "tau_path",
+    "revealed"})``) the two environments produce bit-identical observations, rewards and ``info``.
 
     Args:
         num_envs: Number of parallel sessions.
+        template: An existing :class:`~proteus_env.ProteusRoutingEnv` to batch (its data, head,
+            settings and λ tables are used, nothing is refitted); then no ``env_kwargs``.
         **env_kwargs: Arguments of :class:`~proteus_env.ProteusRoutingEnv`.
     """
 
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int, **env_kwargs: Any) -> None:
+    def __init__(self, num_envs: int, *, template: ProteusRoutingEnv | None = None, **env_kwargs: Any) -> None:
         if int(num_envs) != num_envs or num_envs < 1:
             raise ValueError(f"`num_envs` must be a positive integer, got {num_envs!r}.")
         if env_kwargs.pop("render_mode", None) is not None:
             raise ValueError("ProteusVectorEnv does not render; pass render_mode=None.")
-        self.template = ProteusRoutingEnv(**env_kwargs)
+        if template is not None:
+            if env_kwargs:
+                raise ValueError(f"Give either `template` or environment arguments, not both (got {sorted(env_kwargs)}).")
+            if not isinstance(template, ProteusRoutingEnv):
+                raise ValueError(f"`template` must be a ProteusRoutingEnv, got {type(template).__name__}.")
+            self.template = template
+        else:
+            self.template = ProteusRoutingEnv(**env_kwargs)
         self.num_envs = int(num_envs)
         self.single_observation_space = self.template.observation_space
         self.single_action_space = self.template.action_space
@@ -57,19 +70,25 @@ class ProteusVectorEnv(VectorEnv):
         self._score_sum = np.zeros(self.num_envs)
         self._usd_sum = np.zeros(self.num_envs)
         self._arange = np.arange(self.num_envs)
+        self._tau_path: np.ndarray | None = None
+        self._session_tau = np.zeros(self.num_envs)
+        self._revealed: np.ndarray | None = None
+        self._y_hist = np.zeros((self.num_envs, t.session_length))
+        self._n_revealed = np.zeros(self.num_envs)
+        self._revealed_sum = np.zeros(self.num_envs)
 
     # ------------------------------------------------------------------ λ setters
-    def set_lambda_table(self, values: Any, bin_edges: Any = None) -> None:
+    def set_lambda_table(self, values: Any, bin_edges: Any = None, *, constraint: str = "accuracy") -> None:
         """Set one λ per τ-bin for every session (see :meth:`ProteusRoutingEnv.set_lambda_table`)."""
-        self.template.set_lambda_table(values, bin_edges)
+        self.template.set_lambda_table(values, bin_edges, constraint=constraint)
 
-    def set_lagrange_multiplier(self, value: float) -> None:
+    def set_lagrange_multiplier(self, value: float, *, constraint: str = "accuracy") -> None:
         """Set one global λ for every session."""
-        self.template.set_lagrange_multiplier(value)
+        self.template.set_lagrange_multiplier(value, constraint=constraint)
 
-    def get_lambda_table(self) -> tuple[np.ndarray, np.ndarray]:
+    def get_lambda_table(self, *, constraint: str = "accuracy") -> tuple[np.ndarray, np.ndarray]:
         """Return copies of ``(values, bin_edges)``."""
-        return self.template.get_lambda_table()
+        return self.template.get_lambda_table(constraint=constraint)
 
     def _lambdas(self) -> np.ndarray:
         return self.template.lambda_for(self._tau)
@@ -89,18 +108,60 @@ class ProteusVectorEnv(VectorEnv):
             tau = np.broadcast_to(checked, (self.num_envs,)).copy()
         else:
             tau = self._rng.uniform(low, high, size=self.num_envs)
-        self._start(tau)
+        self._start(tau, options)
         return self._observation(), {"tau": self._tau.copy(), "lambda": self._lambdas()}
 
-    def _start(self, tau: np.ndarray) -> None:
+    def _start(self, tau: np.ndarray, options: dict[str, Any] | None = None) -> None:
+        """Draw the sessions' plan (τ path, rows, reveal mask) in the single env's order, and reset the counters."""
         t = self.template
-        self._tau = tau
-        self._wq, self._wc = np.array([t.reward_weights(float(x)) for x in tau]).reshape(-1, 2).T
-        self._session = self._rows_pool[self._rng.integers(0, self._rows_pool.size, size=(self.num_envs, t.session_length))]
+        options = options or {}
+        n, length = self.num_envs, t.session_length
+        path = self._draw_tau_path(tau, options)
+        self._tau_path = path
+        if path is not None:
+            self._tau = path[:, 0].copy()
+            self._session_tau = np.array([float(np.mean(line)) for line in path])
+        else:
+            self._tau = tau
+            self._session_tau = tau
+        self._wq, self._wc = t.reward_weights_batch(self._tau)
+        if options.get("rows") is not None:
+            self._session = check_session_rows(_broadcast(options["rows"], (n, length)), (n, length), t.benchmark.n_queries)
+        elif t.task_mix is not None:
+            self._session = t.task_mix.draw(self._rng, n, length)
+        else:
+            self._session = self._rows_pool[self._rng.integers(0, self._rows_pool.size, size=(n, length))]
+        if options.get("revealed") is not None:
+            self._revealed = check_revealed(_broadcast(options["revealed"], (n, length)), (n, length))
+        elif t.feedback_rate < 1.0:
+            self._revealed = self._rng.random((n, length)) < t.feedback_rate
+        else:
+            self._revealed = None
         self._t = 0
         self._score_sum[:] = 0.0
         self._usd_sum[:] = 0.0
+        self._n_revealed[:] = 0.0
+        self._revealed_sum[:] = 0.0
         self._started = True
+
+    def _draw_tau_path(self, tau: np.ndarray, options: dict[str, Any]) -> np.ndarray | None:
+        t = self.template
+        shape = (self.num_envs, t.session_length)
+        if options.get("tau_path") is not None:
+            return check_tau_path(options["tau_path"], shape, "options['tau_path']")
+        if callable(t.tau_schedule):
+            return np.broadcast_to(callable_tau_path(t.tau_schedule, t.session_length), shape).copy()
+        if t.tau_schedule == "constant":
+            return None
+        if options.get("tau_end") is not None:
+            given = np.asarray(options["tau_end"], dtype=object).reshape(-1)
+            if given.size not in (1, self.num_envs):
+                raise ValueError(f"options['tau_end'] must be one τ or {self.num_envs} of them, got {given.size}.")
+            end = np.broadcast_to(np.array([t.check_tau(value, "options['tau_end']") for value in given]), (self.num_envs,)).copy()
+        else:
+            low, high = t.tau_range
+            end = self._rng.uniform(low, high, size=self.num_envs)
+        return tau_path(t.tau_schedule, tau, end, t.session_length)
 
     def step(self, actions: Any) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Route the current query of every session."""
@@ -113,40 +174,62 @@ class ProteusVectorEnv(VectorEnv):
         else:
             mu, gamma = self._check_mu(actions)
             model = self._fit.head.route(self._fit.p_hat[rows], self._fit.cost_hat[rows], mu, gamma)
-        y = self._bench.scores[rows, model].astype(np.float64)
-        usd = self._bench.costs[rows, model]
+        t = self.template
+        y = t._scores[rows, model].astype(np.float64)
+        usd = t._costs[rows, model]
+        budget = {} if t.budget_usd_per_1k is None else {"budget_usd_per_1k": t.budget_usd_per_1k,
+                                                         "lam_budget": t.lambda_for(self._tau, constraint="budget")}
         reward, info = step_outcome(y, usd, self._fit.cost_norm[rows, model], model, self._model_names, self._tau.copy(),
-                                    self._lambdas(), self._wq, self._wc, mu, gamma if self.template.learn_gamma else None,
-                                    normalize=self.template.reward_normalization == "one_plus_lambda")
+                                    self._lambdas(), self._wq, self._wc, mu, gamma if t.learn_gamma else None,
+                                    normalize=t.reward_normalization == "one_plus_lambda", **budget)
         self._score_sum += y
         self._usd_sum += usd
+        if t.session_state:  # the outcome of query t - delay becomes observable now (if it is ever revealed)
+            self._y_hist[:, self._t] = y
+            j = self._t - t.feedback_delay
+            if j >= 0:
+                shown = np.ones(self.num_envs, dtype=bool) if self._revealed is None else self._revealed[:, j]
+                self._n_revealed += shown
+                self._revealed_sum += np.where(shown, self._y_hist[:, j], 0.0)
         self._t += 1
-        terminated = np.full(self.num_envs, self._t >= self.template.session_length)
+        terminated = np.full(self.num_envs, self._t >= t.session_length)
         if terminated[0]:
-            info.update(session_summary(self._score_sum, self._usd_sum.copy(), self.template.session_length, self._tau))
-            self._t -= 1
-            final_obs = self._observation()
+            info.update(session_summary(self._score_sum, self._usd_sum.copy(), t.session_length, self._session_tau.copy(),
+                                        budget_usd_per_1k=t.budget_usd_per_1k, report_tau=self._tau_path is not None))
+            final_obs = self._observation(t.session_length - 1)
             low, high = self.template.tau_range
             self._start(self._rng.uniform(low, high, size=self.num_envs))
             obs = self._observation()
             info = {"final_obs": final_obs, "final_info": _with_masks(info, self.num_envs), "_final_obs": terminated.copy(),
                     "_final_info": terminated.copy()}
         else:
+            if self._tau_path is not None:  # the target in force for the next query
+                self._tau = self._tau_path[:, self._t].copy()
+                self._wq, self._wc = t.reward_weights_batch(self._tau)
             obs = self._observation()
             info = _with_masks(info, self.num_envs)
         return obs, reward.astype(np.float64), terminated, np.zeros(self.num_envs, dtype=bool), info
 
     # ------------------------------------------------------------------ helpers
-    def _observation(self) -> dict[str, np.ndarray]:
-        rows = self._session[:, self._t]
+    def _observation(self, index: int | None = None) -> dict[str, np.ndarray]:
+        """Observations of the query at ``index`` (default: the current one) with the session state after ``self._t`` queries."""
+        t = self.template
+        rows = self._session[:, self._t if index is None else index]
         obs = {
             "p_hat": self._fit.p_hat[rows],
             "cost_hat": self._fit.cost_hat[rows],
             "tau": self._tau.astype(np.float32)[:, None],
             "lambda": self._lambdas().astype(np.float32)[:, None],
         }
-        if self.template.include_query:
-            obs["query"] = self.template.benchmark.embeddings[rows]
+        if t.include_query:
+            obs["query"] = t.benchmark.embeddings[rows]
+        if t.budget_usd_per_1k is not None:
+            obs["lambda_budget"] = np.asarray(t.lambda_for(self._tau, constraint="budget")).astype(np.float32)[:, None]
+        if t.session_state:
+            features = session_features(self._t, t.session_length, self._n_revealed, self._revealed_sum, self._tau, self._usd_sum,
+                                        t._session_budget)
+            for key, value in features.items():
+                obs[key] = np.asarray(value, dtype=np.float64).astype(np.float32)[:, None]
         return obs
 
     def _check_mu(self, actions: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -170,6 +253,15 @@ class ProteusVectorEnv(VectorEnv):
         if values.size != self.num_envs or not np.issubdtype(values.dtype, np.integer) or (values < 0).any() or (values >= k).any():
             raise ValueError(f"Actions must be {self.num_envs} integer model indices in [0, {k - 1}], got {values.tolist()}.")
         return values.astype(np.int64)
+
+
+def _broadcast(values: Any, shape: tuple[int, ...]) -> Any:
+    """``values`` broadcast to ``shape`` when it can be (a shared ``(L,)`` plan for every session), else as given."""
+    array = np.asarray(values)
+    try:
+        return np.broadcast_to(array, shape)
+    except ValueError:
+        return array
 
 
 def _with_masks(info: dict[str, Any], num_envs: int) -> dict[str, Any]:

@@ -21,13 +21,12 @@ import numpy as np
 
 from agents.evaluation.result import RouteFn
 from proteus_env._validation import check_tau
+from proteus_env.session import CYCLIC_PERIODS, tau_path  # noqa: F401  (CYCLIC_PERIODS: re-exported, it used to live here)
 
 #: Names of the built-in scenarios, in report order.
 SCENARIOS: tuple[str, ...] = ("step", "drift", "cyclic")
 #: τ values of a schedule are rounded to multiples of this (batches of equal τ stay large).
 TAU_QUANTUM = 0.005
-#: Number of full periods of the cyclic scenario over the stream.
-CYCLIC_PERIODS = 2
 
 
 def make_schedules(tau_low: float, tau_high: float, length: int, *, quantum: float = TAU_QUANTUM) -> dict[str, np.ndarray]:
@@ -57,13 +56,7 @@ def make_schedules(tau_low: float, tau_high: float, length: int, *, quantum: flo
     if not (math.isfinite(float(quantum)) and float(quantum) > 0):
         raise ValueError(f"`quantum` must be a positive number, got {quantum!r}.")
     n = int(length)
-    t = np.arange(n)
-    mid, amplitude = (low + high) / 2.0, (high - low) / 2.0
-    raw = {
-        "step": np.where(t < n // 2, low, high),
-        "drift": np.linspace(low, high, n),
-        "cyclic": mid + amplitude * np.sin(2.0 * np.pi * CYCLIC_PERIODS * t / n),
-    }
+    raw = {name: tau_path(name, low, high, n) for name in SCENARIOS}  # the shapes the env's tau_schedule uses too
     return {name: np.clip(np.round(np.round(values / quantum) * quantum, 10), low, high) for name, values in raw.items()}
 
 

@@ -23,6 +23,8 @@ FIGURES: tuple[tuple[str, str], ...] = (
     ("cost.png", "USD per 1K queries per τ."),
     ("cost_accuracy.png", "Cost–accuracy plane: every router's points over the τ grid, the fixed models and the zero-router hull."),
     ("dynamic.png", "Dynamic targets: τ over the stream and each router's windowed accuracy (first seed)."),
+    ("reliability.png", "Reliability of the routing head's p̂: mean realized score per p̂ bin, all models and each model, validation "
+                        "(where Platt scaling was fitted) and test, with the expected calibration error."),
 )
 
 #: Aggregate columns of the report: (column, header, format).
@@ -138,6 +140,18 @@ def dynamic_markdown(result: EvalResult) -> str:
     return "\n".join(lines)
 
 
+def sessions_markdown(result: EvalResult) -> str:
+    """Markdown table: per-session floor compliance and mean cost per router (issue 12)."""
+    summary = result.session_summary
+    if summary is None or summary.empty:
+        return "_Not run._"
+    lines = ["| router | sessions meeting their floor | mean accuracy | mean $/1K | sessions |", "|---|---|---|---|---|"]
+    for row in summary.itertuples():
+        lines.append(f"| `{row.router}` | {_with_sd(row.compliance, row.compliance_sd, 'pct')} | {_number(row.mean_accuracy, 'acc')} | "
+                     f"{_with_sd(row.mean_usd_per_1k, row.mean_usd_per_1k_sd, 'usd')} | {int(row.n_sessions)} |")
+    return "\n".join(lines)
+
+
 def report_markdown(result: EvalResult) -> str:
     """The whole ``report.md``."""
     bench = result.benchmark
@@ -201,11 +215,21 @@ def report_markdown(result: EvalResult) -> str:
         lines += [f"Streams of {some.size:,} test queries per seed; τ between {float(some.min()):.3f} and {float(some.max()):.3f} "
                   f"(step change, linear drift, cyclic). Each query is routed at the τ in force; a window of {window} queries "
                   "meets its target when its realized accuracy is at least its mean τ.", ""]
-    lines += [dynamic_markdown(result), "", "## Figures", ""]
+    lines += [dynamic_markdown(result), "", "## Per-session compliance", ""]
+    if result.session_protocol:
+        proto = result.session_protocol
+        lines += [f"Test sessions of {proto['length']} queries per seed (τ {proto['tau_schedule']}"
+                  + (", queries from a drifting task mixture" if proto.get("task_drift") else "")
+                  + f"); realized outcomes reach the routers {proto['feedback_delay']} queries late, for {proto['feedback_rate']:.0%} "
+                  "of the queries. A session meets its floor when its realized accuracy is at least its (mean) τ. CARROT and "
+                  "`carrot_pi` (CARROT steered by a PI controller on the revealed running accuracy) are certified for a session of "
+                  "that length; PROTEUS routers serve sessions with their running state; other baselines ignore the feedback.", ""]
+    lines += [sessions_markdown(result), "", "## Figures", ""]
     lines += [f"- `{name}`: {caption}" for name, caption in FIGURES]
     lines += ["", "## Files", "", "- `results.csv`: one row per router × τ × seed with every per-τ metric.",
               "- `aggregates.csv`: one row per router (mean and `_sd` columns).",
-              "- `dynamic.csv`: one row per router × scenario × seed × window.", ""]
+              "- `dynamic.csv`: one row per router × scenario × seed × window.",
+              "- `sessions.csv`: one row per router × seed × τ × test session (per-session compliance).", ""]
     return "\n".join(lines)
 
 
@@ -221,6 +245,9 @@ def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
     result.results.to_csv(paths["results.csv"], index=False)
     result.aggregates.to_csv(paths["aggregates.csv"], index=False)
     result.dynamic.to_csv(paths["dynamic.csv"], index=False)
+    if result.sessions is not None and not result.sessions.empty:
+        paths["sessions.csv"] = out / "sessions.csv"
+        result.sessions.to_csv(paths["sessions.csv"], index=False)
     paths["report.md"].write_text(report_markdown(result), encoding="utf-8")
     return paths
 
@@ -270,3 +297,13 @@ def print_tables(result: EvalResult, file: TextIO | None = None) -> None:
             rows.append([str(router), *[_with_sd(part.loc[s, "share_met"], part.loc[s, "share_met_sd"], "pct") for s in scenarios]])
         print("dynamic targets: share of windows meeting the τ in force", file=file)
         print(_text_table(["router", *scenarios], rows), file=file)
+    if result.session_summary is not None and not result.session_summary.empty:
+        print(file=file)
+        proto = result.session_protocol
+        rows = [[str(row.router), _with_sd(row.compliance, row.compliance_sd, "pct"), _number(row.mean_accuracy, "acc"),
+                 _with_sd(row.mean_usd_per_1k, row.mean_usd_per_1k_sd, "usd"), str(int(row.n_sessions))]
+                for row in result.session_summary.itertuples()]
+        print(f"per-session compliance: sessions of {proto.get('length')} test queries, τ {proto.get('tau_schedule')}, feedback "
+              f"delay {proto.get('feedback_delay')}, rate {proto.get('feedback_rate')}"
+              + (", task drift" if proto.get("task_drift") else ""), file=file)
+        print(_text_table(["router", "floor met", "mean acc", "mean $/1K", "sessions"], rows), file=file)

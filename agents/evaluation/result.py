@@ -39,6 +39,9 @@ RESULT_COLUMNS: tuple[str, ...] = (
 DYNAMIC_COLUMNS: tuple[str, ...] = (
     "seed", "router", "scenario", "window", "start", "stop", "tau_mean", "accuracy", "usd_per_1k", "mean_mu", "met",
 )
+#: Columns of :attr:`EvalResult.calibration`: the routing head's p̂ against realized scores per seed,
+#: split (``val``, ``test``), model and equal-width p̂ bin (:func:`proteus_env.metrics.reliability_curve`).
+CALIBRATION_COLUMNS: tuple[str, ...] = ("seed", "split", "model", "bin", "lower", "upper", "count", "mean_probability", "mean_score")
 #: Columns of :attr:`EvalResult.dynamic_summary`.
 DYNAMIC_SUMMARY_COLUMNS: tuple[str, ...] = (
     "router", "scenario", "share_met", "share_met_sd", "n_seeds", "n_windows", "mean_accuracy", "mean_tau", "mean_usd_per_1k",
@@ -68,6 +71,12 @@ class EvalResult:
         schedules: The dynamic scenarios' τ per query.
         wall_time_s: Wall time of :func:`~agents.evaluation.run.evaluate`.
         command: The command line, when run from the CLI.
+        calibration: The routing head's reliability-diagram bins (see :data:`CALIBRATION_COLUMNS`).
+        sessions: Per-session compliance (issue 12): one row per router × seed × τ × test session
+            (``agents.evaluation.sessions.SESSION_COLUMNS``); empty when not run.
+        session_summary: One row per router: share of sessions meeting their floor and mean cost.
+        session_protocol: How the sessions were served (length, feedback delay and rate, τ
+            schedule, task drift); empty when not run.
     """
 
     results: pd.DataFrame
@@ -84,6 +93,10 @@ class EvalResult:
     schedules: dict[str, np.ndarray]
     wall_time_s: float = 0.0
     command: str | None = None
+    calibration: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=list(CALIBRATION_COLUMNS)))
+    sessions: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    session_summary: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+    session_protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def router_names(self) -> list[str]:

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 
 from agents.evaluation.contenders import Contender, RouterArtifact, baseline_contenders, find_artifacts, proteus_contenders
 from agents.evaluation.dynamic import make_schedules, run_scenarios
-from agents.evaluation.plots import write_figures
+from agents.evaluation.plots import reliability_frame, write_figures
 from agents.evaluation.report import write_report
 from agents.evaluation.result import (
     DEFAULT_N_TAUS,
@@ -52,6 +52,7 @@ from agents.evaluation.result import (
     RESULT_COLUMNS,
     EvalResult,
 )
+from agents.evaluation.sessions import SESSION_COLUMNS, SessionProtocol, run_sessions, session_contenders, summarize_sessions
 from proteus_env._validation import check_confidence, check_int
 from proteus_env.benchmark import Benchmark
 from proteus_env.loading import cached_benchmark
@@ -91,6 +92,13 @@ class EvalSettings:
         torch_threads: Torch threads while evaluating (restored afterwards). The policy's batches
             are small, so one thread is fastest and does not fight a concurrent training for the
             cores; ``None`` leaves torch alone.
+        sessions: Measure per-session compliance (issue 12; :mod:`agents.evaluation.sessions`).
+        session_length: Queries per test session (default 500).
+        feedback_delay: Queries until a served query's realized outcome reaches the routers.
+        feedback_rate: Share of outcomes ever revealed, in [0, 1].
+        tau_schedule: τ within a session: ``"constant"`` (every τ of the grid) or ``"step"``,
+            ``"drift"``, ``"cyclic"`` between two targets.
+        task_drift: Draw each session from a drifting mixture of the benchmark's tasks.
 
     Raises:
         ValueError: Naming the first bad option.
@@ -112,8 +120,17 @@ class EvalSettings:
     out_dir: str | Path | None = None
     command: str | None = None
     torch_threads: int | None = 1
+    sessions: bool = True
+    session_length: int = 500
+    feedback_delay: int = 0
+    feedback_rate: float = 1.0
+    tau_schedule: str = "constant"
+    task_drift: bool = False
 
     def __post_init__(self) -> None:
+        protocol = SessionProtocol(self.session_length, self.feedback_delay, self.feedback_rate, self.tau_schedule, self.task_drift)
+        for name in ("session_length", "feedback_delay", "feedback_rate", "task_drift"):
+            object.__setattr__(self, name, getattr(protocol, "length" if name == "session_length" else name))
         if self.torch_threads is not None:
             object.__setattr__(self, "torch_threads", check_int(self.torch_threads, "torch_threads", minimum=1))
         object.__setattr__(self, "confidences", _check_confidences(self.confidences))
@@ -212,6 +229,7 @@ class _Seed:
     low: float
     high: float
     fixed: pd.DataFrame
+    calibration: pd.DataFrame
 
 
 def _prepare_seed(seed: int, settings: EvalSettings, artifact: RouterArtifact | None) -> _Seed:
@@ -240,7 +258,7 @@ def _prepare_seed(seed: int, settings: EvalSettings, artifact: RouterArtifact | 
     high = max(low, *reach)
     accuracy, usd = fixed_model_outcomes(scores, costs)
     fixed = pd.DataFrame({"seed": seed, "model": list(bench.models), "accuracy": accuracy, "usd_per_1k": usd})
-    return _Seed(seed, bench, test, contenders, references, float(low), float(high), fixed)
+    return _Seed(seed, bench, test, contenders, references, float(low), float(high), fixed, reliability_frame(bench, fit, seed))
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -297,11 +315,15 @@ def _evaluate(routers: Any, settings: EvalSettings) -> EvalResult:
 
     bar = tqdm(total=len(seed_list), desc="proteus eval", unit="step", disable=not settings.progress, leave=False)
     prepared: list[_Seed] = []
-    for seed in seed_list:
-        bar.set_postfix_str(f"seed {seed}: data, head, baselines")
-        artifact = next((a for a in artifacts or [] if a.seed == seed), None)
-        prepared.append(_prepare_seed(seed, settings, artifact))
-        bar.update()
+    try:
+        for seed in seed_list:
+            bar.set_postfix_str(f"seed {seed}: data, head, baselines")
+            artifact = next((a for a in artifacts or [] if a.seed == seed), None)
+            prepared.append(_prepare_seed(seed, settings, artifact))
+            bar.update()
+    except BaseException:
+        bar.close()  # a bad data file: clear the bar, so that the error starts its own line
+        raise
     low = max(p.low for p in prepared)
     high = min(p.high for p in prepared)
     high = max(high, low)
@@ -363,12 +385,32 @@ def _evaluate(routers: Any, settings: EvalSettings) -> EvalResult:
         benchmark={"name": settings.benchmark, "data_path": settings.data_path, "benchmark_kwargs": settings.benchmark_kwargs or {},
                    "n_queries": int(prepared[0].bench.n_queries), "n_models": int(prepared[0].bench.n_models)},
         routers=[str(a.path) for a in artifacts or []], schedules=schedules, command=settings.command,
+        calibration=pd.concat([p.calibration for p in prepared], ignore_index=True),
     )
+    if settings.sessions:  # per-session compliance under realized feedback (issue 12)
+        result.session_protocol = {"length": settings.session_length, "feedback_delay": settings.feedback_delay,
+                                   "feedback_rate": settings.feedback_rate, "tau_schedule": settings.tau_schedule,
+                                   "task_drift": settings.task_drift}
+        result.sessions, result.session_summary = _session_compliance(prepared, tau_values, low, high, settings)
     result.wall_time_s = time.perf_counter() - start
     if settings.out_dir is not None:
         write_figures(result, settings.out_dir)
         write_report(result, settings.out_dir)
     return result
+
+
+def _session_compliance(prepared: list[_Seed], taus: list[float], low: float, high: float,
+                        settings: EvalSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-session records and summary of every contender on every seed's test sessions."""
+    protocol = SessionProtocol(settings.session_length, settings.feedback_delay, settings.feedback_rate, settings.tau_schedule,
+                               settings.task_drift)
+    records: list[dict[str, Any]] = []
+    for p in prepared:
+        fit = next(iter(p.contenders.values())).router.fit  # every baseline router holds the seed's head fit
+        streaming, batch = session_contenders(p.contenders, p.bench, fit, settings.confidences, protocol)
+        records += run_sessions(p.seed, p.bench, fit, p.test, taus, low, high, protocol, streaming=streaming, batch=batch)
+    frame = pd.DataFrame(records, columns=list(SESSION_COLUMNS))
+    return frame, summarize_sessions(frame)
 
 
 def _dynamic_targets(low: float, high: float) -> tuple[float, float]:

@@ -37,28 +37,36 @@ REQUIRED_KEYS = ("p_hat", "cost_hat", "tau", "lambda")
 
 
 class ProteusFeaturesExtractor(BaseFeaturesExtractor):
-    """Embed the query part of a PROTEUS observation and gate it by the Lagrange multiplier λ.
+    """Embed the query part of a PROTEUS observation and gate it by the Lagrange multiplier(s).
 
-    ``x = concat(p_hat, cost_hat[, query])`` is embedded by an MLP into ``h`` (``hidden_dim``
-    units); the multiplier gates it, ``g = h ⊙ σ(W·λ̃ + b)``, so the same query can be read
-    differently as the constraint tightens (the PROTEUS paper's gate); τ and λ̃ are appended:
+    The network is built from the observation space, whatever keys it holds besides the required
+    ``p_hat``, ``cost_hat``, ``tau`` and ``lambda``:
 
-        features = concat(g, τ, λ̃),  ``features_dim = hidden_dim + 2``
+    * **query keys** (:data:`QUERY_KEYS` present: ``p_hat``, ``cost_hat`` and ``query``) are
+      concatenated, ``x``, and embedded by an MLP into ``h`` (``hidden_dim`` units);
+    * **multiplier keys** (``lambda`` and every other key starting with ``lambda``, e.g. the
+      budget's ``lambda_budget``) gate it, ``g = h ⊙ σ(W·λ̃ + b)``, so the same query can be read
+      differently as the constraints tighten (the PROTEUS paper's gate), with ``λ̃ = λ / λ_max``
+      per key (``λ_max`` the key's upper bound; λ as is when that bound is infinite);
+    * **context keys**, every other ``Box`` (``tau`` and the session state of issue 12:
+      ``progress``, ``running_accuracy``, ``accuracy_slack``, ``revealed``, ``spend``, or any other),
+      are appended as they are:
 
-    ``λ̃ = λ / λ_max`` with ``λ_max`` the upper bound of the ``lambda`` observation space (so λ̃ lies
-    in [0, 1]; λ is used as is when that bound is infinite). Keys are looked up by name, so the
-    order of the Dict space does not matter; extra keys are ignored.
+        features = concat(g, τ, λ̃, other λ̃ (sorted), other context keys (sorted))
+
+    so the default observation gives ``concat(g, τ, λ̃)``, ``features_dim = hidden_dim + 2``, as
+    before. Keys are looked up by name, so the order of the Dict space does not matter.
 
     Args:
         observation_space: The env's ``Dict`` observation space with ``p_hat``, ``cost_hat``,
-            ``tau``, ``lambda`` and optionally ``query``, all ``Box``.
+            ``tau``, ``lambda`` and any other ``Box`` entries.
         hidden_dim: Width of the query embedding ``h`` (and of every hidden layer of its MLP).
         n_layers: Number of ``Linear + activation`` layers of the query MLP (≥ 1).
         activation_fn: Activation of the query MLP.
 
     Raises:
-        ValueError: If the space is not a ``Dict`` with the required ``Box`` entries, ``tau`` or
-            ``lambda`` is not a single number, or ``hidden_dim``/``n_layers`` < 1.
+        ValueError: If the space is not a ``Dict`` with the required keys, an entry is not a
+            ``Box``, ``tau`` or a multiplier is not a single number, or ``hidden_dim``/``n_layers`` < 1.
     """
 
     def __init__(
@@ -76,20 +84,23 @@ class ProteusFeaturesExtractor(BaseFeaturesExtractor):
                 f"ProteusFeaturesExtractor needs the observation keys {list(REQUIRED_KEYS)}; missing {missing} "
                 f"(got {list(observation_space.spaces)}). Pass another `features_extractor_class` for other Dict spaces."
             )
-        used = [key for key in (*QUERY_KEYS, "tau", "lambda") if key in observation_space.spaces]
-        not_box = [key for key in used if not isinstance(observation_space[key], spaces.Box)]
+        not_box = [key for key in observation_space.spaces if not isinstance(observation_space[key], spaces.Box)]
         if not_box:
             raise ValueError(f"ProteusFeaturesExtractor needs Box entries; {not_box} are not.")
-        for key in ("tau", "lambda"):
+        self.query_keys = tuple(key for key in QUERY_KEYS if key in observation_space.spaces)
+        self.lambda_keys = ("lambda", *sorted(key for key in observation_space.spaces if key.startswith("lambda") and key != "lambda"))
+        others = sorted(key for key in observation_space.spaces if key not in (*self.query_keys, *self.lambda_keys, "tau"))
+        self.context_keys = ("tau", *others)
+        for key in ("tau", *self.lambda_keys):
             if get_flattened_obs_dim(observation_space[key]) != 1:
                 raise ValueError(f"Observation key {key!r} must hold one number, got space {observation_space[key]}.")
         if int(hidden_dim) != hidden_dim or hidden_dim < 1:
             raise ValueError(f"`hidden_dim` must be a positive integer, got {hidden_dim!r}.")
         if int(n_layers) != n_layers or n_layers < 1:
             raise ValueError(f"`n_layers` must be a positive integer, got {n_layers!r}.")
-        super().__init__(observation_space, features_dim=int(hidden_dim) + 2)
+        context_dim = sum(get_flattened_obs_dim(observation_space[key]) for key in others)
+        super().__init__(observation_space, features_dim=int(hidden_dim) + 1 + len(self.lambda_keys) + context_dim)
 
-        self.query_keys = tuple(key for key in QUERY_KEYS if key in observation_space.spaces)
         query_dim = sum(get_flattened_obs_dim(observation_space[key]) for key in self.query_keys)
         layers: list[nn.Module] = []
         in_dim = query_dim
@@ -97,27 +108,41 @@ class ProteusFeaturesExtractor(BaseFeaturesExtractor):
             layers += [nn.Linear(in_dim, int(hidden_dim)), activation_fn()]
             in_dim = int(hidden_dim)
         self.query_net = nn.Sequential(*layers)
-        self.gate = nn.Linear(1, int(hidden_dim))
-        lambda_high = float(np.asarray(observation_space["lambda"].high).reshape(-1)[0])
-        self.lambda_scale = 1.0 / lambda_high if math.isfinite(lambda_high) and lambda_high > 0 else 1.0
+        self.gate = nn.Linear(len(self.lambda_keys), int(hidden_dim))
+        scales = []
+        for key in self.lambda_keys:
+            high = float(np.asarray(observation_space[key].high).reshape(-1)[0])
+            scales.append(1.0 / high if math.isfinite(high) and high > 0 else 1.0)
+        self.lambda_scale = scales[0]
+        self.register_buffer("_lambda_scales", th.tensor(scales, dtype=th.float32), persistent=False)
         # SB3 hands Box observations over as (batch, *shape); only non-vector shapes need flattening.
-        self._flatten = any(len(observation_space[key].shape) != 1 for key in (*self.query_keys, "tau", "lambda"))
+        self._flatten = any(len(observation_space[key].shape) != 1
+                            for key in (*self.query_keys, *self.lambda_keys, *self.context_keys))
 
     def forward(self, observations: dict[str, th.Tensor]) -> th.Tensor:  # type: ignore[override]
-        """Map a batch of Dict observations to ``(batch, hidden_dim + 2)`` features."""
+        """Map a batch of Dict observations to ``(batch, features_dim)`` features."""
         parts = [observations[key] for key in self.query_keys]
-        tau, lam = observations["tau"], observations["lambda"]
+        context = [observations[key] for key in self.context_keys]
+        if len(self.lambda_keys) == 1:
+            lams = [observations["lambda"]]
+        else:
+            lams = [observations[key] for key in self.lambda_keys]
         if self._flatten:
             parts = [part.flatten(1) for part in parts]
-            tau, lam = tau.flatten(1), lam.flatten(1)
+            context = [part.flatten(1) for part in context]
+            lams = [part.flatten(1) for part in lams]
         query = th.cat(parts, dim=1)
-        lam = lam * self.lambda_scale
-        # = self.gate(lam) for a one-input Linear (b + λ·wᵀ), at a third of the cost in the rollout hot path.
-        gate = th.sigmoid(th.addcmul(self.gate.bias, lam, self.gate.weight.T))
+        if len(lams) == 1:
+            lam = lams[0] * self.lambda_scale
+            # = self.gate(lam) for a one-input Linear (b + λ·wᵀ), at a third of the cost in the rollout hot path.
+            gate = th.sigmoid(th.addcmul(self.gate.bias, lam, self.gate.weight.T))
+        else:
+            lam = th.cat(lams, dim=1) * self._lambda_scales
+            gate = th.sigmoid(self.gate(lam))
         h = query
         for layer in self.query_net:  # the layers one by one: skips a Sequential call per step
             h = layer(h)
-        return th.cat([h * gate, tau, lam], dim=1)
+        return th.cat([h * gate, context[0], lam, *context[1:]], dim=1)
 
 
 def default_features_extractor(observation_space: spaces.Space) -> type[BaseFeaturesExtractor]:

@@ -16,6 +16,7 @@ and rebuilds the policy from its JSON description and weights; it never unpickle
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import warnings
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from proteus_env.env import lambda_at
 from proteus_env.loaders.text import estimate_tokens_many
 from proteus_env.policy_eval import batch_observations, route_actions
 from proteus_env.routing_head import RoutingHead
+from proteus_env.session import SESSION_KEYS, SessionDecision, SessionLedger, check_budget, session_budget_usd, session_features
 
 
 class UnreachableTargetWarning(UserWarning):
@@ -92,6 +94,20 @@ class ProteusRouter:
         self.encoder = encoder
         self.models = np.array(head.models, dtype=object)
         self.include_query = "query" in getattr(policy.observation_space, "spaces", {})
+        observed = set(getattr(policy.observation_space, "spaces", {}))
+        #: Whether the policy observes the session state (issue 12): then serve it with :meth:`session`.
+        self.session_state = bool(observed & set(SESSION_KEYS))
+        #: Whether the policy observes a budget multiplier ``lambda_budget``.
+        self.observes_budget = "lambda_budget" in observed
+        env_kwargs = dict(self.identity.get("env_kwargs") or {})
+        #: Session length and budget the policy was trained with (defaults of :meth:`session`).
+        self.session_length = int(env_kwargs.get("session_length") or 100)
+        self.budget_usd_per_1k = env_kwargs.get("budget_usd_per_1k")
+        budget_state = lambda_state.get("budget") if isinstance(lambda_state, dict) else None
+        self.budget_lambdas = np.asarray(budget_state["lambdas"], dtype=np.float64) if budget_state else np.zeros(1)
+        if self.budget_lambdas.ndim != 1 or self.budget_lambdas.size not in (1, self.lambdas.size) or not np.isfinite(self.budget_lambdas).all():
+            raise ValueError(f"The budget's λ table must hold 1 or {self.lambdas.size} finite values (one per τ-bin), "
+                             f"got {self.budget_lambdas.tolist()}.")
         self.chunk_size = 8_192  # rows per forward pass: small enough to stay in cache
         self._calibrated_inputs: dict[tuple[float, float | None, int | None], tuple[float, bool]] = {}
         policy.set_training_mode(False)
@@ -195,6 +211,7 @@ class ProteusRouter:
         else:
             tau_input, ok = tau, tau <= self.calibration.max_reachable
         obs = batch_observations(p_hat, cost_hat, tau_input, float(self.lambda_for(tau_input)), query)
+        obs.update(self._extra_observation(tau_input, p_hat.shape[0]))
         actions = self.policy_actions(obs, deterministic=deterministic)
         if not np.isfinite(actions).all():
             raise ValueError("The policy returned NaN actions: its network has diverged; retrain or load another artifact.")
@@ -204,17 +221,102 @@ class ProteusRouter:
                              expected_cost=cost_hat[np.arange(indices.size), indices].astype(np.float64),
                              tau=tau, tau_input=tau_input, reachable=ok)
 
+    def _extra_observation(self, tau_input: float, n: int, state: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+        """The observation keys beyond p̂, ĉ, τ, λ (and z): ``lambda_budget`` and the session state.
+
+        ``state`` is a session's :func:`~proteus_env.session.session_features`; without one (a batch
+        :meth:`route`), a fresh session's (nothing served, nothing revealed).
+        """
+        extra: dict[str, np.ndarray] = {}
+        if self.observes_budget:
+            extra["lambda_budget"] = np.full((n, 1), self.budget_lambda_for(tau_input), dtype=np.float32)
+        if self.session_state:
+            if state is None:
+                budget = session_budget_usd(self.budget_usd_per_1k, self.session_length)
+                state = session_features(0, self.session_length, 0, 0.0, tau_input, 0.0, budget)
+            keys = self.policy.observation_space.spaces
+            extra.update({key: np.full((n, 1), value, dtype=np.float32) for key, value in state.items() if key in keys})
+        return extra
+
+    def budget_lambda_for(self, tau: float) -> float:
+        """λ_budget of the trained budget table at τ input ``tau`` (0 without one; the table shares the accuracy table's bins)."""
+        return float(lambda_at(float(tau), self.budget_lambdas, self.lambda_edges))
+
+    def session(self, tau: float, *, length: int | None = None, confidence: float | None = None, deploy_queries: int | None = None,
+                calibrated: bool = True, budget_usd_per_1k: float | None = None, deterministic: bool = True) -> RouterSession:
+        """A streaming session: route query by query, feed outcomes back as they arrive.
+
+        The session keeps the running state exactly as the environment computes it
+        (:class:`proteus_env.session.SessionLedger`, :func:`proteus_env.session.session_features`),
+        so a session-state policy sees in deployment what it saw in training. Any router can open
+        one; for a policy without session state it only keeps the books.
+
+            session = router.session(0.7, length=500)
+            decision = session.route(embedding, prompt_tokens=312)
+            ...
+            session.observe(decision.query_id, 1.0)   # whenever the grade arrives
+
+        Args:
+            tau: The session's accuracy target (``set_tau`` changes it later).
+            length: Planned queries (``progress`` = served / length); default: the training sessions'.
+            confidence: Calibrate τ at this one-sided confidence level (see :meth:`route`).
+            deploy_queries: Served queries the confidence covers (default: ``length``).
+            calibrated: Map τ through the validation calibration.
+            budget_usd_per_1k: The session's spending cap (default: the training env's, if any).
+            deterministic: Use the Beta mean.
+
+        Raises:
+            ValueError: On a bad τ, confidence, length or budget.
+        """
+        return RouterSession(self, tau, length=self.session_length if length is None else length, confidence=confidence,
+                             deploy_queries=deploy_queries, calibrated=calibrated,
+                             budget_usd_per_1k=self.budget_usd_per_1k if budget_usd_per_1k is None else budget_usd_per_1k,
+                             deterministic=deterministic)
+
+    def route_sessions(self, sessions: list[RouterSession], p_hat: np.ndarray, cost_hat: np.ndarray, *, usd: np.ndarray | None = None,
+                       query: np.ndarray | None = None) -> list[SessionDecision]:
+        """Route the next query of each of several sessions of this router with one policy call.
+
+        Args:
+            sessions: ``S`` open sessions of this router.
+            p_hat: ``(S, K)`` predictions of each session's query.
+            cost_hat: ``(S, K)`` normalized predicted costs.
+            usd: ``(S, K)`` USD each model would charge (charged to the session for the chosen one;
+                predicted or known); default 0 (charge later with ``charge``).
+            query: ``(S, d)`` embeddings, for a policy that observes them.
+
+        Returns:
+            One :class:`SessionDecision` per session, in order.
+        """
+        if not sessions or any(session.router is not self for session in sessions):
+            raise ValueError("`sessions` must be a non-empty list of sessions opened by this router.")
+        p_hat = np.asarray(p_hat, dtype=np.float32).reshape(len(sessions), -1)
+        cost_hat = np.asarray(cost_hat, dtype=np.float32).reshape(len(sessions), -1)
+        rows = [session.observation(p_hat[i : i + 1], cost_hat[i : i + 1], None if query is None else query[i : i + 1])
+                for i, session in enumerate(sessions)]
+        obs = {key: np.concatenate([row[key] for row in rows]) for key in rows[0]}
+        actions = self.policy_actions(obs, deterministic=sessions[0].deterministic)
+        indices, mu = route_actions(self.head, p_hat, cost_hat, actions)
+        out = []
+        for i, session in enumerate(sessions):
+            charge = 0.0 if usd is None else float(np.asarray(usd)[i, indices[i]])
+            out.append(session._record(int(indices[i]), float(mu[i]), float(p_hat[i, indices[i]]), charge))
+        return out
+
     def unreachable_reason(self, tau: float, confidence: float | None = None, deploy_queries: int | None = None) -> str:
         """Why τ is not reachable: the validation accuracy it needs and the best one the policy reached."""
         best = self.calibration.max_reachable
         if confidence is None:
             return f"τ={tau:.3f} is above the best validation accuracy this router reached ({best:.3f})"
         certificate = self.calibration.certificate(tau, confidence, deploy_queries)
-        need = "no validation accuracy" if not certificate.certifiable else f"validation accuracy ≥ {certificate.threshold:.3f}"
         top = self.calibration.val_accuracy[-1]
-        return (f"τ={tau:.3f} cannot be certified at {confidence:.0%} confidence for {certificate.n_deploy} served queries: that needs "
-                f"{need} from the most accurate τ input down ({self.calibration.n_val} validation queries); the highest input "
-                f"reached {top:.3f} and the best any input reached {best:.3f}")
+        where = (f"at {confidence:.0%} confidence for {certificate.n_deploy} served queries "
+                 f"({self.calibration.n_val} validation queries)")
+        if not certificate.certifiable:
+            return (f"τ={tau:.3f} cannot be certified {where} whatever the validation accuracy: even 100% would not be enough; "
+                    f"the best any input reached {best:.3f}")
+        return (f"τ={tau:.3f} cannot be certified {where}: that needs validation accuracy ≥ {certificate.threshold:.3f} from the most "
+                f"accurate τ input down; the highest input reached {top:.3f} and the best any input reached {best:.3f}")
 
     def policy_actions(self, observations: dict[str, np.ndarray], *, deterministic: bool = True) -> np.ndarray:
         """The policy's actions for a batch of observations, ``(n, action_dim)`` in [0, 1].
@@ -264,8 +366,92 @@ def _real_array(values: Any, name: str) -> np.ndarray:
             array = np.asarray(values)
         except (TypeError, ValueError):
             raise ValueError(f"`{name}` must be an array of numbers, got {type(values).__name__}.") from None
-    if array.dtype.kind not in "iuf" and not (array.dtype.kind == "O" and array.size == 0):
-        kind = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes", "O": "Python objects"}.get(array.dtype.kind, str(array.dtype))
+    if array.dtype.kind == "O":  # Python numbers in an object array (pandas' .values, lists of mixed types)
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in array.flat):
+            raise ValueError(f"`{name}` must be an array of real numbers, got Python objects that are not (shape {array.shape}): "
+                             f"{next(v for v in array.flat if not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)))!r}.")
+        array = array.astype(np.float64)
+    if array.dtype.kind not in "iuf":
+        kind = {"b": "booleans", "c": "complex numbers", "U": "text", "S": "bytes"}.get(array.dtype.kind, str(array.dtype))
         raise ValueError(f"`{name}` must be an array of real numbers, got {kind} (dtype {array.dtype}, shape {array.shape}).")
     return array.astype(np.float64, copy=False)
 
+
+
+class RouterSession:
+    """One served session of a :class:`ProteusRouter` (open it with :meth:`ProteusRouter.session`).
+
+    Routes query by query, takes realized outcomes whenever they arrive (``observe(query_id,
+    score)``: late, out of order, or never) and keeps the running state the policy observes with
+    :class:`~proteus_env.session.SessionLedger`, the same computation as the environment's
+    ``session_state`` observation (:func:`~proteus_env.session.session_features`), evaluated at the
+    τ input fed to the policy. ``set_tau`` changes the target mid-session (a τ schedule).
+    """
+
+    def __init__(self, router: ProteusRouter, tau: float, *, length: int, confidence: float | None, deploy_queries: int | None,
+                 calibrated: bool, budget_usd_per_1k: float | None, deterministic: bool) -> None:
+        self.router = router
+        self.length = check_int(length, "length", minimum=1)
+        self.confidence = check_confidence(confidence)
+        self.deploy_queries = self.length if deploy_queries is None else check_int(deploy_queries, "deploy_queries", minimum=1)
+        self.calibrated = bool(calibrated)
+        self.deterministic = bool(deterministic)
+        self.budget_usd_per_1k = check_budget(budget_usd_per_1k)
+        self.ledger = SessionLedger(self.length, session_budget_usd(self.budget_usd_per_1k, self.length))
+        self.decisions: list[SessionDecision] = []
+        self.set_tau(tau)
+
+    def set_tau(self, tau: float) -> None:
+        """Change the session's target from the next query on (the τ input is recalibrated)."""
+        self.tau = check_tau(tau)
+        if self.calibrated:
+            inputs, reachable = self.router.calibration.input_for(self.tau, self.confidence, self.deploy_queries)
+            self.tau_input, self.reachable = float(inputs[0]), bool(reachable[0])
+        else:
+            self.tau_input, self.reachable = self.tau, self.tau <= self.router.calibration.max_reachable
+
+    @property
+    def features(self) -> dict[str, float]:
+        """The running state the policy sees for the next query (at the τ input)."""
+        return self.ledger.features(self.tau_input)
+
+    def observation(self, p_hat: np.ndarray, cost_hat: np.ndarray, query: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """The policy's observation of the next query, ``(1, ...)`` arrays (p̂ and ĉ of shape ``(1, K)``)."""
+        router = self.router
+        obs = batch_observations(np.asarray(p_hat, dtype=np.float32).reshape(1, -1), np.asarray(cost_hat, dtype=np.float32).reshape(1, -1),
+                                 self.tau_input, float(router.lambda_for(self.tau_input)), query)
+        obs.update(router._extra_observation(self.tau_input, 1, self.features if router.session_state else None))
+        return obs
+
+    def route(self, query: Any, *, prompt_tokens: Any = None) -> SessionDecision:
+        """Route one query (an embedding ``(d,)`` with ``prompt_tokens``, or a prompt) and charge its predicted USD."""
+        router = self.router
+        embeddings, tokens = router._as_features(query, prompt_tokens)
+        if embeddings.shape[0] != 1:
+            raise ValueError(f"A session routes one query at a time, got {embeddings.shape[0]}.")
+        p_hat, cost_hat, usd = router.head.predict_with_usd(embeddings, tokens)
+        return self.route_observation(p_hat[0], cost_hat[0], usd=usd[0], query=embeddings if router.include_query else None)
+
+    def route_observation(self, p_hat: np.ndarray, cost_hat: np.ndarray, *, usd: np.ndarray | None = None,
+                          query: np.ndarray | None = None) -> SessionDecision:
+        """Route one query whose head predictions are known (``(K,)`` each); ``usd`` ``(K,)`` what each model would charge."""
+        p = _real_array(p_hat, "p_hat").reshape(1, -1)
+        c = _real_array(cost_hat, "cost_hat").reshape(1, -1)
+        check_unit_interval_array(p, "p_hat")
+        check_unit_interval_array(c, "cost_hat")
+        return self.router.route_sessions([self], p, c, usd=None if usd is None else np.asarray(usd, dtype=np.float64).reshape(1, -1),
+                                          query=None if query is None else np.asarray(query).reshape(1, -1))[0]
+
+    def _record(self, index: int, mu: float, expected_accuracy: float, usd: float) -> SessionDecision:
+        query_id = self.ledger.serve(usd)
+        decision = SessionDecision(query_id, str(self.router.models[index]), index, mu, expected_accuracy, usd, self.tau, self.tau_input)
+        self.decisions.append(decision)
+        return decision
+
+    def observe(self, query_id: int, score: float) -> None:
+        """Record the realized score of a served query (each at most once)."""
+        self.ledger.observe(query_id, score)
+
+    def charge(self, query_id: int, usd: float) -> None:
+        """Replace the USD charged for a served query (e.g. by the invoiced amount)."""
+        self.ledger.charge(query_id, usd)

@@ -307,3 +307,33 @@ def test_save_load_round_trip_keeps_actions_and_constructor_parameters(make_env:
     assert alone.beta_epsilon == 1e-5
     actions, _ = alone.predict(obs, deterministic=True)
     np.testing.assert_array_equal(actions, expected)
+
+
+@pytest.mark.parametrize("keep", [None, ("progress", "accuracy_slack"), ("spend", "revealed", "lambda_budget")])
+def test_extractor_is_built_from_any_subset_of_the_session_keys(make_env: Callable[..., gym.Env], keep: tuple[str, ...] | None) -> None:
+    env = make_env(session_state=True, feedback_delay=2, feedback_rate=0.5, budget_usd_per_1k=1.0)
+    base = {"p_hat", "cost_hat", "tau", "lambda"}
+    names = set(env.observation_space.spaces) if keep is None else base | set(keep)
+    space = spaces.Dict({key: env.observation_space[key] for key in names})
+    extractor = ProteusFeaturesExtractor(space, hidden_dim=8)
+    lambdas = [key for key in names if key.startswith("lambda")]
+    context = [key for key in names if key not in base and not key.startswith("lambda")]
+    assert extractor.features_dim == 8 + 1 + len(lambdas) + len(context)
+    assert extractor.context_keys == ("tau", *sorted(context)) and extractor.lambda_keys == ("lambda", *sorted(set(lambdas) - {"lambda"}))
+    batch = {key: value for key, value in _observations(env.unwrapped, 6).items() if key in names}
+    with th.no_grad():
+        features = extractor(obs_as_tensor(batch, th.device("cpu")))
+    assert features.shape == (6, extractor.features_dim) and th.isfinite(features).all()
+    np.testing.assert_allclose(features[:, 8].numpy(), batch["tau"][:, 0])  # then τ, λ̃ ..., the context keys in sorted order
+    if context:
+        np.testing.assert_allclose(features[:, -1].numpy(), batch[sorted(context)[-1]][:, 0], rtol=1e-6)
+
+
+def test_ppo_trains_with_session_state_and_a_budget(make_env: Callable[..., gym.Env]) -> None:
+    env = make_env(session_state=True, feedback_delay=3, feedback_rate=0.3, budget_usd_per_1k=1.0, tau_schedule="drift")
+    model = PPO(BetaActorCriticPolicy, env, n_steps=32, batch_size=32, n_epochs=1, seed=0,
+                policy_kwargs={"features_extractor_kwargs": {"hidden_dim": 8}})
+    model.learn(64)
+    obs, _ = env.reset(seed=1)
+    action, _ = model.predict(obs, deterministic=True)
+    assert env.action_space.contains(action)
