@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -244,6 +244,9 @@ class ProteusRoutingEnv(gym.Env):
         if split not in SPLIT_NAMES:
             raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLIT_NAMES)}.")
         session_length = check_int(session_length, "session_length", minimum=2)
+        split_seed = check_int(split_seed, "split_seed", minimum=0)
+        if head_config is not None and not isinstance(head_config, (HeadConfig, dict)):
+            raise ValueError(f"`head_config` must be a HeadConfig, a dict of its fields or None, got {head_config!r}.")
         if action_mode not in ACTION_MODES:
             raise ValueError(f"`action_mode` must be one of {list(ACTION_MODES)}, got {action_mode!r}.")
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
@@ -512,7 +515,9 @@ class ProteusRoutingEnv(gym.Env):
         ``(session_length,)`` bool mask of the queries whose outcome is ever revealed.
         """
         super().reset(seed=seed)
-        options = options or {}
+        options = {} if options is None else options
+        if not isinstance(options, Mapping):
+            raise ValueError(f"`options` must be a dict (e.g. {{'tau': 0.7}}) or None, got {options!r}.")
         if "tau" in options and options["tau"] is not None:
             tau = self.check_tau(options["tau"], "options['tau']")
         else:
@@ -572,7 +577,7 @@ class ProteusRoutingEnv(gym.Env):
         if self.action_mode == "model":
             model = self._check_model(action)
         else:
-            if self._plain_mu and type(action) is np.ndarray and action.shape == (1,) and 0.0 <= action[0] <= 1.0:
+            if self._plain_mu and type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f" and 0.0 <= action[0] <= 1.0:
                 mu, gamma = float(action[0]), self._gamma  # the common case, inline (no NaN passes the test)
             else:
                 mu, gamma = self._check_mu(action)
@@ -657,7 +662,7 @@ class ProteusRoutingEnv(gym.Env):
         return obs
 
     def _check_mu(self, action: Any) -> tuple[float, float]:
-        if not self.learn_gamma and type(action) is np.ndarray and action.shape == (1,):
+        if not self.learn_gamma and type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f":
             mu = float(action[0])  # fast path of the common case
             if not (0.0 <= mu <= 1.0):  # also catches NaN
                 raise ValueError(f"Action μ must be a finite number in [0, 1], got {mu}.")

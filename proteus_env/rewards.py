@@ -14,6 +14,7 @@ a registered ``gym.make`` kwarg), or a callable.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -137,6 +138,27 @@ SCHEDULES: dict[str, Callable[[float], float]] = {
 }
 
 
+class CheckedSchedule:
+    """A user's schedule callable whose every value is checked to be a finite number (picklable)."""
+
+    def __init__(self, function: Callable[[float], float], argument: str) -> None:
+        self.function = function
+        self.argument = argument
+
+    def __call__(self, tau: float) -> float:
+        """The weight at ``tau``; a non-finite or non-numeric value is a ``ValueError``."""
+        try:
+            value = float(self.function(tau))
+        except (TypeError, ValueError):
+            raise ValueError(f"`{self.argument}` returned a non-number at τ={tau}.") from None
+        if not math.isfinite(value):
+            raise ValueError(f"`{self.argument}` returned {value} at τ={tau}; reward weights must be finite.")
+        return value
+
+    def __repr__(self) -> str:
+        return f"CheckedSchedule({self.function!r})"
+
+
 def resolve_schedule(schedule: WeightSchedule, *, argument: str) -> Callable[[float], float]:
     """Turn a schedule spec into a function of τ.
 
@@ -144,7 +166,7 @@ def resolve_schedule(schedule: WeightSchedule, *, argument: str) -> Callable[[fl
         ValueError: For an unknown name or a non-finite constant, naming the argument.
     """
     if callable(schedule):
-        return schedule
+        return CheckedSchedule(schedule, argument)
     if isinstance(schedule, str):
         if schedule not in SCHEDULES:
             raise ValueError(f"`{argument}` must be a number, a callable or one of {sorted(SCHEDULES)}; got {schedule!r}.")

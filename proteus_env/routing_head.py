@@ -123,6 +123,13 @@ class HeadConfig:
 
     def __post_init__(self) -> None:
         problems = []
+        for field in dataclasses.fields(self):  # numbers first: the checks below compare them
+            value = getattr(self, field.name)
+            if isinstance(field.default, (int, float)) and not isinstance(field.default, bool):
+                if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+                    problems.append(f"{field.name} must be a number (got {value!r})")
+        if problems:
+            raise ValueError("Invalid HeadConfig: " + "; ".join(problems) + ".")
         if not (self.l2 > 0 and np.isfinite(self.l2)):
             problems.append(f"l2 must be a finite number > 0 (got {self.l2!r})")
         if int(self.n_folds) != self.n_folds or self.n_folds < 2:

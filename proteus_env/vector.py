@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
+from proteus_env._validation import check_int
 from proteus_env.env import ProteusRoutingEnv, check_revealed, check_session_rows
 from proteus_env.rewards import session_summary, step_outcome
 from proteus_env.routing_head import gamma_from_action
 from proteus_env.session import callable_tau_path, check_tau_path, session_features, tau_path
+
+#: The most sessions one vector env batches (each holds a ``session_length`` row array).
+MAX_NUM_ENVS = 65_536
 
 
 class ProteusVectorEnv(VectorEnv):
@@ -39,8 +44,9 @@ class ProteusVectorEnv(VectorEnv):
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
 
     def __init__(self, num_envs: int, *, template: ProteusRoutingEnv | None = None, **env_kwargs: Any) -> None:
-        if int(num_envs) != num_envs or num_envs < 1:
-            raise ValueError(f"`num_envs` must be a positive integer, got {num_envs!r}.")
+        num_envs = check_int(num_envs, "num_envs", minimum=1)
+        if num_envs > MAX_NUM_ENVS:
+            raise ValueError(f"`num_envs` must be at most {MAX_NUM_ENVS:,} (one session array each), got {num_envs:,}.")
         if env_kwargs.pop("render_mode", None) is not None:
             raise ValueError("ProteusVectorEnv does not render; pass render_mode=None.")
         if template is not None:
@@ -97,8 +103,14 @@ class ProteusVectorEnv(VectorEnv):
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Start ``num_envs`` new sessions; ``options={"tau": τ or (num_envs,) array}`` fixes targets."""
         if seed is not None:
-            self._rng = np.random.default_rng(int(seed) if isinstance(seed, numbers.Integral) else [int(s) for s in seed])
-        options = options or {}
+            seeds = [seed] if isinstance(seed, numbers.Integral) else seed
+            if isinstance(seed, (bool, np.bool_)) or not isinstance(seeds, (list, tuple)) or not all(
+                    isinstance(s, numbers.Integral) and not isinstance(s, (bool, np.bool_)) and s >= 0 for s in seeds):
+                raise ValueError(f"`seed` must be None, a non-negative integer or a list of them, got {seed!r}.")
+            self._rng = np.random.default_rng(int(seed) if isinstance(seed, numbers.Integral) else [int(s) for s in seeds])
+        options = {} if options is None else options
+        if not isinstance(options, Mapping):
+            raise ValueError(f"`options` must be a dict (e.g. {{'tau': 0.7}}) or None, got {options!r}.")
         low, high = self.template.tau_range
         if options.get("tau") is not None:
             given = np.asarray(options["tau"], dtype=object).reshape(-1)

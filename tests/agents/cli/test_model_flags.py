@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import tiny_train_config
+from shared_fixtures import tiny_train_config
 
 from agents.cli import build_parser
 from agents.cli import main as cli_main

@@ -11,8 +11,8 @@ import cloudpickle
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_train_config
 from gymnasium import spaces
+from shared_fixtures import tiny_train_config
 
 from agents.proteus import artifact as art
 from agents.proteus.router import ProteusRouter

@@ -7,7 +7,7 @@ import warnings
 import pytest
 import torch
 import yaml
-from conftest import tiny_train_config
+from shared_fixtures import tiny_train_config
 
 from agents.cli import main
 from agents.proteus.collapse import COLLAPSE_SPAN, CollapsedPolicyWarning, collapse_record, describe_collapse

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import tiny_train_config
+from shared_fixtures import tiny_train_config
 
 from agents.proteus.artifact import read_artifact
 from agents.proteus.train import train

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import tiny_train_config
+from shared_fixtures import tiny_train_config
 
 from agents.cli import main
 from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
