@@ -72,8 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return 0
-    except KeyboardInterrupt:
-        print(f"\n{command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # proteus train's TrainingInterrupted says where its checkpoint is
+        print(f"\n{command}: {exc or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except (CommandError, *USER_ERRORS) as exc:
         message = str(exc.args[0]) if len(exc.args) == 1 else str(exc)

@@ -34,6 +34,8 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="artifacts/proteus", help="artifact directory (an artifact already there is replaced)")
     parser.add_argument("--resume", default=None, help="artifact directory or checkpoint .zip to continue from")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace whatever --out holds (default: only an artifact of the same data and split is replaced)")
     parser.add_argument("--on-collapse", choices=("warn", "fail"), default="warn",
                         help="when the trained policy ignores τ (final τ-span below 0.8): print a warning and exit 0 "
                              f"(warn), or exit {EXIT_COLLAPSED} (fail), for automated pipelines")
@@ -48,7 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", CollapsedPolicyWarning)  # reported below, once
         result = train(args.env, config=config, out_dir=args.out, seed=args.seed, timesteps=args.timesteps, n_envs=args.n_envs,
                        vec_env=args.vec_env, data_path=args.data, tensorboard=args.tensorboard, resume=args.resume,
-                       progress_bar=not args.no_progress, **model_subset(args))
+                       progress_bar=not args.no_progress, overwrite=args.overwrite, **model_subset(args))
     s = result.summary
     print(f"trained {s['timesteps']} steps in {s['wall_time_s']:.0f} s; artifact: {result.out_dir}")
     print(f"{'tau':>6} {'val acc':>8} {'USD/1K':>8} {'lambda':>7}")

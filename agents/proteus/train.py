@@ -9,11 +9,14 @@ The artifact's files are defined by :mod:`agents.proteus.artifact`; the configur
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import socket
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
+from filelock import FileLock, Timeout
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
@@ -28,10 +32,14 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 import proteus_env  # registers the ids; ENV_IDS
 from agents.proteus.artifact import (
+    CHECKPOINT_RECORD,
     CHECKPOINTS_DIR,
     ChecksummedCheckpointCallback,
     benchmark_identity,
+    is_artifact,
     read_artifact,
+    read_manifest,
+    record_checkpoint,
     same_data,
     verify_checkpoint,
     write_artifact,
@@ -91,6 +99,7 @@ def train(
     resume: str | Path | None = None,
     progress_bar: bool = False,
     verbose: int = 0,
+    overwrite: bool = False,
 ) -> TrainResult:
     """Train the PROTEUS agent and write the artifact directory (replacing an artifact already there).
 
@@ -114,6 +123,12 @@ def train(
             resume only from artifacts you trust.
         progress_bar: Show SB3's progress bar.
         verbose: SB3 verbosity.
+        overwrite: Replace whatever ``out_dir`` holds. Without it, a non-empty ``out_dir`` must be
+            an artifact of the same data and split (it is then replaced, its checkpoints kept).
+
+    While it runs, ``out_dir`` is locked (``<out_dir>.lock``): a second run pointed at it stops at
+    once with an error naming the holder. Ctrl-C writes a checkpoint that ``resume`` verifies and
+    raises :class:`TrainingInterrupted` saying how to resume.
 
     Returns:
         A :class:`TrainResult`.
@@ -139,7 +154,15 @@ def train(
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise NotADirectoryError(f"Artifact path {out_dir} exists and is not a directory.")
+    with output_lock(out_dir):
+        return _train_locked(env_id, cfg, env_kwargs, out_dir=out_dir, seed=seed, timesteps=timesteps, n_envs=n_envs, vec_env=vec_env,
+                             tensorboard=tensorboard, resume=resume, progress_bar=progress_bar, verbose=verbose, overwrite=overwrite)
 
+
+def _train_locked(env_id: str, cfg: TrainConfig, env_kwargs: dict[str, Any], *, out_dir: Path, seed: int, timesteps: int, n_envs: int,
+                  vec_env: str, tensorboard: str | Path | None, resume: str | Path | None, progress_bar: bool, verbose: int,
+                  overwrite: bool) -> TrainResult:
+    """The body of :func:`train`, run while ``out_dir`` is locked."""
     registered = registered_kwargs(env_id)
     val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
     headroom = float(cfg.tau_headroom or 0.0)
@@ -152,6 +175,8 @@ def train(
         val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
     benchmark = val_env.benchmark
     data_identity = benchmark_identity(benchmark, seed)
+    if not overwrite and resume is None:  # a resume source is verified against the data below
+        check_output_dir(out_dir, data_identity)
     resume_zip = _verified_resume_zip(Path(resume), data_identity) if resume is not None else None
     threads = int(cfg.torch_threads or 0)
     if threads > 0:  # tiny networks: one thread is fastest and leaves the other core to the envs
@@ -176,8 +201,16 @@ def train(
         callbacks.append(ChecksummedCheckpointCallback(max(1, cfg.checkpoint_every // n_envs), out_dir / CHECKPOINTS_DIR, data_identity))
 
     start = time.perf_counter()
-    model.learn(total_timesteps=timesteps, callback=CallbackList(callbacks), progress_bar=progress_bar,
-                reset_num_timesteps=resume is None, tb_log_name="proteus")
+    try:
+        model.learn(total_timesteps=timesteps, callback=CallbackList(callbacks), progress_bar=progress_bar,
+                    reset_num_timesteps=resume is None, tb_log_name="proteus")
+    except KeyboardInterrupt:
+        checkpoint = out_dir / CHECKPOINTS_DIR / f"interrupted_{model.num_timesteps}_steps.zip"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        model.save(checkpoint)  # carries the dual state
+        record_checkpoint(checkpoint, data_identity)
+        venv.close()
+        raise TrainingInterrupted(checkpoint, out_dir, model.num_timesteps) from None
     wall = time.perf_counter() - start
     if not dual.last_validation:  # a budget shorter than one rollout: measure once anyway
         dual.update()
@@ -207,6 +240,73 @@ def train(
     if collapse is not None:
         warnings.warn(f"{out_dir}: {collapse}", CollapsedPolicyWarning, stacklevel=2)
     return TrainResult(model=model, out_dir=out_dir, summary=summary, calibration=calibration)
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C; a verified checkpoint was written first.
+
+    Attributes:
+        checkpoint: The checkpoint ``.zip`` (``train(resume=checkpoint)`` continues from it).
+        out_dir: The artifact directory of the run.
+        timesteps: Transitions trained before the interruption.
+    """
+
+    def __init__(self, checkpoint: Path, out_dir: Path, timesteps: int) -> None:
+        self.checkpoint, self.out_dir, self.timesteps = checkpoint, out_dir, int(timesteps)
+        super().__init__(f"interrupted after {self.timesteps} steps; checkpoint written to {checkpoint}; "
+                         f"continue with: proteus train --resume {checkpoint} --out {out_dir} (and the same --seed and options)")
+
+
+@contextlib.contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Hold ``<out_dir>.lock`` while a run writes ``out_dir``; a second run fails at once naming the holder.
+
+    Raises:
+        ValueError: If another process holds the lock.
+    """
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = out_dir.parent / f"{out_dir.name}.lock"
+    owner = out_dir.parent / f"{out_dir.name}.lock.owner"
+    lock = FileLock(str(lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = owner.read_text().strip() if owner.is_file() else "unknown"
+        raise ValueError(f"{out_dir} is being written by another proteus train run ({holder}; lock {lock_path}); "
+                         f"wait for it to finish or choose another --out.") from None
+    try:
+        owner.write_text(f"pid {os.getpid()} on {socket.gethostname()}")
+        yield
+    finally:
+        owner.unlink(missing_ok=True)
+        lock.release()
+
+
+def check_output_dir(out_dir: Path, data_identity: Mapping[str, Any]) -> None:
+    """Refuse to write into a non-empty ``out_dir`` that is not an artifact of the same data and split.
+
+    Raises:
+        ValueError: Naming the directory and what it holds (``overwrite=True`` / ``--overwrite`` replaces it).
+    """
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if {path.name for path in out_dir.iterdir()} == {CHECKPOINTS_DIR}:  # an interrupted run: its checkpoints name their data
+        record = out_dir / CHECKPOINTS_DIR / CHECKPOINT_RECORD
+        try:
+            entries = json.loads(record.read_text()).get("files", {}) if record.is_file() else {}
+        except (ValueError, AttributeError):
+            entries = {}  # unreadable: treated like any other foreign content below
+        if entries and isinstance(entries, dict) and all(same_data(entry.get("benchmark", {}), data_identity) for entry in entries.values()):
+            return
+    if not is_artifact(out_dir):
+        raise ValueError(f"{out_dir} is not empty and holds no proteus artifact; choose an empty --out, or pass --overwrite "
+                         f"to write the artifact there anyway.")
+    recorded = read_manifest(out_dir)["benchmark"]
+    if not (same_data(recorded, data_identity) and recorded.get("models") == data_identity.get("models")):
+        raise ValueError(f"{out_dir} holds an artifact trained on other data or another split ({recorded.get('name')}, "
+                         f"split seed {recorded.get('split_seed')}, fingerprint {recorded.get('fingerprint')}); this run uses "
+                         f"{data_identity.get('name')}, split seed {data_identity.get('split_seed')}, fingerprint "
+                         f"{data_identity.get('fingerprint')}. Choose another --out, or pass --overwrite to replace it.")
 
 
 def registered_kwargs(env_id: str) -> dict[str, Any]:

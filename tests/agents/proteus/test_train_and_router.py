@@ -158,7 +158,7 @@ def test_training_into_an_existing_artifact_replaces_it(artifact, tmp_path):
     assert (target / "manifest.json").read_text() != first
     assert json.loads((target / "summary.json").read_text())["timesteps"] == 128
     assert (target / "checkpoints" / "model_64_steps.zip").is_file()  # checkpoints of the first run are kept
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.lock"]  # the lock stays (deleting it would race)
 
 
 def test_cli_train_and_route(tmp_path, capsys):
