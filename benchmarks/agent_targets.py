@@ -33,6 +33,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from seeds import parse_seeds
 from stable_baselines3 import PPO
 
 from agents.baselines import CalibrationSettings, CarrotRouter, cheapest_router
@@ -47,14 +48,6 @@ from proteus_env.routing_head import fixed_mu_frontier
 ENV_IDS = {"synthetic": "Proteus-Synthetic-v0", "routerbench": "Proteus-RouterBench-v0", "sprout": "Proteus-SPROUT-v0"}
 
 
-def parse_seeds(items: list[str]) -> list[int]:
-    """``["10-29"]`` or ``["0", "1", "5-7"]`` -> the seeds."""
-    seeds: list[int] = []
-    for item in items:
-        for part in str(item).split(","):
-            low, _, high = part.partition("-")
-            seeds.extend(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def tau_grid(carrot: CarrotRouter, cheapest_val_accuracy: float, n: int = 9) -> np.ndarray:

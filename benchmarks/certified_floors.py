@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from seeds import parse_seeds
 
 from agents.baselines import TRADEOFF_GRID, CalibrationSettings, CarrotRouter, cheapest_router
 from proteus_env import fit_routing_head, load_benchmark
@@ -31,13 +32,6 @@ from proteus_env.routing_head import fixed_mu_frontier
 MUS = np.linspace(0.0, 1.0, 201)
 
 
-def parse_seeds(items: list[str]) -> list[int]:
-    seeds: list[int] = []
-    for item in items:
-        for part in str(item).split(","):
-            low, _, high = part.partition("-")
-            seeds.extend(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def normal_index(accuracy: np.ndarray, tau: float, n: int, confidence: float, cheapest_last: bool) -> int:

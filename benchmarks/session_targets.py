@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from seeds import parse_seeds
 
 from agents.baselines import CalibrationSettings, CarrotRouter, SteeredCarrotRouter, cheapest_router
 from agents.evaluation.sessions import SessionProtocol, StreamingContender, carrot_streaming, proteus_streaming, run_sessions
@@ -52,14 +53,6 @@ SESSION_CONFIG: dict[str, Any] = {
 }
 
 
-def parse_seeds(items: list[str]) -> list[int]:
-    """``["0-4"]`` or ``["0", "1", "5-7"]`` -> the seeds."""
-    seeds: list[int] = []
-    for item in items:
-        for part in str(item).split(","):
-            low, _, high = part.partition("-")
-            seeds.extend(range(int(low), int(high or low) + 1))
-    return seeds
 
 
 def tau_grid(carrot: CarrotRouter, low: float, n: int = 5) -> np.ndarray:

@@ -31,6 +31,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from proteus_env._validation import check_number
+
 __all__ = [
     "CONTROLLERS",
     "DualController",
@@ -56,17 +58,8 @@ def _as_vector(value: Any, field: str, n: int) -> np.ndarray:
 
 def _check_number(value: Any, name: str, *, low: float = 0.0, high: float = math.inf, high_open: bool = False,
                   low_open: bool = False) -> float:
-    """A finite float in the given interval, or a ``ValueError`` naming the argument and its value."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number, got {value!r}.") from None
-    above = number > low if low_open else number >= low
-    below = number < high if high_open else number <= high
-    if not (math.isfinite(number) and above and below):
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"`{name}` must be a finite number in {left}{low}, {high}{right}, got {value!r}.")
-    return number
+    """:func:`proteus_env._validation.check_number`, with the lower bound 0 the dual's settings share."""
+    return check_number(value, name, low=low, high=high, low_open=low_open, high_open=high_open)
 
 
 class DualController(abc.ABC):

@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from proteus_env._validation import parse_confidence
+from proteus_env._validation import check_number, parse_confidence
 
 #: Tenant names: short, label-safe (they are Prometheus label values and HTTP header values).
 TENANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -253,15 +253,5 @@ def _controller(spec: Any, base: ControllerConfig, where: str) -> ControllerConf
 
 
 def _number(value: Any, where: str, *, low: float = 0.0, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> float:
-    if isinstance(value, bool):
-        raise ValueError(f"{where} must be a number, got {value!r}.")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{where} must be a number, got {value!r}.") from None
-    above = number > low if low_open else number >= low
-    below = number < high if high_open else number <= high
-    if not (above and below) or math.isnan(number) or (high == math.inf and math.isinf(number)):
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{where} must be a number in {left}{low}, {high}{right}, got {value!r}.")
-    return number
+    """:func:`proteus_env._validation.check_number` (booleans refused), lower bound 0 by default."""
+    return check_number(value, where, low=low, high=high, low_open=low_open, high_open=high_open)
