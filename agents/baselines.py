@@ -89,7 +89,7 @@ class Calibration:
 
     Attributes:
         tau: The requested accuracy target τ.
-        target: The calibration target τ' (τ plus the one-sided margin, if any).
+        target: The validation accuracy the setting needed: τ, or the certified threshold with a confidence.
         parameter: Name of the calibrated setting (``"m"``, ``"alpha"``, ``"q"``).
         value: Its calibrated value.
         val_accuracy: Realized validation accuracy with that setting.

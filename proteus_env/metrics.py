@@ -10,8 +10,9 @@ Building blocks:
 * :func:`bootstrap_ci` — percentile bootstrap interval of a mean;
 * :func:`oracle_choice`, :func:`fixed_model_outcomes`, :func:`reference_outcomes` — the oracle and
   fixed-model reference points;
-* :func:`one_sided_margin` — the calibration target τ' that makes a one-sided binomial lower bound
-  hold at τ (shared by every calibrated router), with :func:`effective_sample_size`;
+* :func:`one_sided_margin` — the normal-approximation calibration target τ' the routers used before
+  certified floors (:mod:`proteus_env.guarantees`), kept to measure what certification costs
+  (``benchmarks/certified_floors.py``), with :func:`effective_sample_size`;
 * :func:`feasible_tau_grid` — the τ grid inside the achievable range, with feasibility flags;
 * :func:`evaluate_tau` — one :class:`TauRecord` per τ;
 * :func:`summarize` — the aggregates over a τ grid (floor compliance, band rates, Pearson(τ, μ),
@@ -277,9 +278,9 @@ def effective_sample_size(n_val: int, n_deploy: int | None = None) -> int:
     A router calibrated on ``n_val`` validation queries and judged on ``n_deploy`` fresh ones
     errs by the sum of two independent sampling errors, whose variance is that of a single
     sample of ``1 / (1/n_val + 1/n_deploy)`` queries (``n_val / 2`` when the two are equal, the
-    default). Pass the result as ``n`` to :func:`one_sided_margin`. Truncated to an integer >= 1,
-    exactly as the trained router's calibration (``agents.proteus.calibration``) does, so that PROTEUS
-    and the baselines get the same margin.
+    default). Pass the result as ``n`` to :func:`one_sided_margin`. Truncated to an integer >= 1.
+    The routers certify with :mod:`proteus_env.guarantees` instead; this is the previous rule, kept
+    for comparison.
 
     Raises:
         ValueError: If ``n_val`` or ``n_deploy`` is not a positive integer.
