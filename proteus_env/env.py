@@ -84,9 +84,12 @@ class ProteusRoutingEnv(gym.Env):
 
     ## Action Space
 
-    * ``action_mode="mu"`` (default): ``Box(0, 1, (1,), float32)``, the quality preference μ.
-      With ``learn_gamma=True``: ``Box(0, 1, (2,))``, the second entry mapped affinely onto
-      γ ∈ [2, 8].
+    * ``action_mode="mu"`` (default): ``Box(0, 1, (1,), float32)``, the quality preference,
+      mapped to μ by the routing head's action map (``HeadConfig.action_map``; by default the
+      predicted accuracy of the routed model rises linearly in the action between plateaus at
+      ``a ≤ 0.1`` and ``a ≥ 0.9``; ``"identity"`` makes the action μ itself). ``info["mu"]`` is the
+      mapped μ. With ``learn_gamma=True``: ``Box(0, 1, (2,))``, the second entry mapped affinely
+      onto γ ∈ [2, 8].
     * ``action_mode="model"``: ``Discrete(K)``, the model index itself, for agents that route
       directly.
 
@@ -317,6 +320,9 @@ class ProteusRoutingEnv(gym.Env):
         self._score_matrix = self.head_fit.score_matrix
         self._gamma = float(self.head_fit.head.config.gamma)
         self._plain_mu = action_mode == "mu" and not self.learn_gamma
+        # The head's action map (action → μ) as a plain list: the step's scalar interpolation stays in Python floats.
+        self._action_knots: list[float] = self.head_fit.head.action_mu.tolist()
+        self._identity_map = self._action_knots == [0.0, 1.0]
         self._weights = np.ones(3)
         self.models = self.benchmark.models
 
@@ -581,6 +587,8 @@ class ProteusRoutingEnv(gym.Env):
                 mu, gamma = float(action[0]), self._gamma  # the common case, inline (no NaN passes the test)
             else:
                 mu, gamma = self._check_mu(action)
+            if not self._identity_map:
+                mu = self._mu_from_action(mu)
             weights = self._weights  # [1, μ, (1 − μ)^γ], reused: one array less per step
             weights[1] = mu
             weights[2] = (1.0 - mu) ** gamma
@@ -660,6 +668,13 @@ class ProteusRoutingEnv(gym.Env):
         if self.budget_usd_per_1k is not None:
             obs["lambda_budget"] = self._lambda_budget_obs.copy()
         return obs
+
+    def _mu_from_action(self, action: float) -> float:
+        """μ for an action in [0, 1] through the head's action map (:meth:`RoutingHead.mu_from_action`)."""
+        knots = self._action_knots
+        position = action * (len(knots) - 1)
+        index = min(int(position), len(knots) - 2)
+        return knots[index] + (position - index) * (knots[index + 1] - knots[index])
 
     def _check_mu(self, action: Any) -> tuple[float, float]:
         if not self.learn_gamma and type(action) is np.ndarray and action.shape == (1,) and action.dtype.kind == "f":

@@ -86,8 +86,11 @@ def batch_observations(p_hat: np.ndarray, cost_hat: np.ndarray, tau: float | np.
 def route_actions(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Turn policy actions ``(n, 1)`` (μ) or ``(n, 2)`` (μ, γ-entry) into model indices.
 
+    The μ entry goes through the head's action map (:meth:`RoutingHead.mu_from_action`), as in the
+    environment's step.
+
     Returns:
-        ``(model_index (n,), mu (n,))``.
+        ``(model_index (n,), mu (n,))``, μ after the action map.
     """
     n = p_hat.shape[0]
     actions = np.asarray(actions, dtype=np.float64)
@@ -97,7 +100,7 @@ def route_actions(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, ac
     if not np.isfinite(actions).all():
         raise ValueError("The policy returned NaN or infinite actions (has the network diverged?).")
     actions = np.clip(actions, 0.0, 1.0)  # SB3 clips Box actions the same way
-    mu = actions[:, 0]
+    mu = head.mu_from_action(actions[:, 0])
     gamma = gamma_from_action(actions[:, 1]) if actions.shape[1] > 1 else None
     return head.route(p_hat, cost_hat, mu, gamma), mu
 

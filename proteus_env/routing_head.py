@@ -20,6 +20,15 @@ Shared by the environment, the trained-router API and the baselines. For a quali
 * ``s_b``, ``s_c`` and ``γ`` — the term scales; defaults chosen by measurement (see
   :class:`HeadConfig`).
 
+The policy's action ``a ∈ [0, 1]`` reaches μ through the head's *action map*
+(:meth:`RoutingHead.mu_from_action`, ``HeadConfig.action_map``): a monotone piecewise-linear map,
+fitted on the train rows' (cross-fitted) predictions, under which the predicted accuracy of the
+routed model rises linearly in ``a`` between two plateaus (``a ≤ 0.1`` routes like μ = 0,
+``a ≥ 0.9`` like the most accurate μ). Without it, the fleet's whole cost–accuracy frontier can sit
+in a narrow band of μ (on the synthetic pair {gpt-4, Yi-34B}, μ ∈ [0.5, 0.75]; below it every
+query goes to the cheap model), where a policy that has drifted outside the band gets no gradient
+from a reward that is flat in μ (issue 14). The map uses no labels beyond the train split's.
+
 Everything is vectorized over queries; parameters are plain arrays, saved to ``.npz`` + JSON (the
 trees and the MLP are exported from scikit-learn into arrays: loading a head never unpickles).
 :func:`choose_predictor` picks among predictors on validation, never on test.
@@ -59,6 +68,18 @@ GAMMA_RANGE: tuple[float, float] = (2.0, 8.0)
 PREDICTORS: tuple[str, ...] = ("logistic", "gbt", "mlp")
 #: Cost predictors of :attr:`HeadConfig.cost_predictor`.
 COST_PREDICTORS: tuple[str, ...] = ("ridge", "gbt", "mlp")
+#: Action maps of :attr:`HeadConfig.action_map`.
+ACTION_MAPS: tuple[str, ...] = ("identity", "accuracy")
+#: Knots of the action map (``a`` = 0, 0.01, ..., 1).
+ACTION_KNOTS: int = 101
+#: Width of the action map's plateaus at each end: ``a ≤ ACTION_PLATEAU`` routes like μ = 0 (the
+#: cheap end), ``a ≥ 1 − ACTION_PLATEAU`` like the most accurate μ. A Beta policy (α, β ≥ 1) reaches
+#: a mean of 0.1 with β = 9α; a plateau much narrower would make the ends hard to hold.
+ACTION_PLATEAU: float = 0.1
+#: Knots of the identity action map (``a`` is μ).
+IDENTITY_ACTION_MAP: np.ndarray = np.array([0.0, 1.0])
+#: μ grid on which the predicted-accuracy curve is measured when fitting the map.
+_ACTION_GRID: int = 401
 #: Roles of the non-linear predictors in a saved head (prefix of their arrays in the ``.npz``).
 _ROLES: tuple[str, ...] = ("correctness", "cost")
 
@@ -98,6 +119,10 @@ class HeadConfig:
         gbt_max_iter, gbt_learning_rate, gbt_max_depth, gbt_min_samples_leaf: Gradient-boosted
             trees (``HistGradientBoosting*``, one per model, early stopping on 10 % of the rows).
         mlp_hidden, mlp_alpha, mlp_max_iter: The MLP (L-BFGS, one network for all models).
+        action_map: How the policy's action reaches μ, one of :data:`ACTION_MAPS`: ``"accuracy"``
+            (default) spreads the predicted accuracy linearly over the action range (see the
+            module docstring); ``"identity"`` uses the action as μ (heads saved before the map
+            existed load as ``"identity"``).
 
     The tree and MLP defaults were chosen on validation log-loss of split seed 0 only (synthetic
     benchmark with 8,000 queries; RouterBench sample with TF-IDF and MiniLM embeddings): depth-2
@@ -120,6 +145,7 @@ class HeadConfig:
     mlp_hidden: tuple[int, ...] = (32,)
     mlp_alpha: float = 100.0
     mlp_max_iter: int = 100
+    action_map: str = "accuracy"
 
     def __post_init__(self) -> None:
         problems = []
@@ -147,6 +173,8 @@ class HeadConfig:
             problems.append(f"predictor must be one of {list(PREDICTORS)} (got {self.predictor!r})")
         if self.cost_predictor not in COST_PREDICTORS:
             problems.append(f"cost_predictor must be one of {list(COST_PREDICTORS)} (got {self.cost_predictor!r})")
+        if self.action_map not in ACTION_MAPS:
+            problems.append(f"action_map must be one of {list(ACTION_MAPS)} (got {self.action_map!r})")
         for name in ("gbt_max_iter", "gbt_max_depth", "gbt_min_samples_leaf", "mlp_max_iter"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -218,6 +246,8 @@ class RoutingHead:
         train_mean_score: Each model's mean train score (before scaling), ``(K,)``.
         correct_model: The gradient-boosted trees or MLP of correctness logits, or ``None`` (logistic).
         cost_model: The trees or MLP of log USD cost, or ``None`` (ridge).
+        action_mu: The action map's knots: μ at ``a = 0, 1/(M − 1), ..., 1``, non-decreasing from 0
+            to 1 (``[0, 1]``, the identity, when ``config.action_map == "identity"``).
     """
 
     models: tuple[str, ...]
@@ -236,11 +266,22 @@ class RoutingHead:
     train_mean_score: np.ndarray
     correct_model: ArrayModel | None = None
     cost_model: ArrayModel | None = None
+    action_mu: np.ndarray = dataclasses.field(default_factory=lambda: IDENTITY_ACTION_MAP.copy())
 
     _ARRAYS = (
         "feature_mean", "feature_scale", "correct_weights", "correct_bias", "platt_a", "platt_c",
-        "cost_weights", "cost_bias", "cost_sd", "log_cost_range", "quality_prior", "train_mean_score",
+        "cost_weights", "cost_bias", "cost_sd", "log_cost_range", "quality_prior", "train_mean_score", "action_mu",
     )
+    #: Arrays a head saved by an earlier version may lack, with the value that reproduces its routing.
+    _OPTIONAL_ARRAYS = {"action_mu": "identity"}
+
+    def __post_init__(self) -> None:
+        problem = action_map_problem(self.action_mu)
+        if problem:
+            raise ValueError(f"Invalid routing head: `action_mu` {problem}.")
+        knots = np.asarray(self.action_mu, dtype=np.float64)
+        knots.flags.writeable = False
+        object.__setattr__(self, "action_mu", knots)
 
     @property
     def n_models(self) -> int:
@@ -304,6 +345,22 @@ class RoutingHead:
         return p_hat.astype(np.float32), log_scale(log_cost, self.log_cost_range).astype(np.float32), usd
 
     # ------------------------------------------------------------------ routing
+    def mu_from_action(self, action: np.ndarray | float) -> np.ndarray | float:
+        """μ for policy actions in [0, 1] through the action map (scalar in, float out).
+
+        Args:
+            action: Scalar or array of actions; values outside [0, 1] are clipped (as SB3 clips
+                Box actions), NaN passes through for the caller's own check.
+        """
+        knots = self.action_mu
+        scalar = np.ndim(action) == 0
+        action = np.clip(np.asarray(action, dtype=np.float64), 0.0, 1.0)
+        # The same float operations as the environment's scalar step (bit-identical results).
+        position = action * (knots.size - 1)
+        index = np.minimum(np.floor(np.nan_to_num(position)).astype(np.int64), knots.size - 2)
+        mu = knots[index] + (position - index) * (knots[index + 1] - knots[index])
+        return float(mu) if scalar else mu
+
     def score(self, p_hat: np.ndarray, cost_hat: np.ndarray, mu: np.ndarray | float, gamma: np.ndarray | float | None = None) -> np.ndarray:
         """The score ``p̂ + μ·s_b·b − (1 − μ)^γ·s_c·ĉ`` for every query and model, ``(n, K)``.
 
@@ -394,7 +451,10 @@ class RoutingHead:
         if not isinstance(predictors, dict) or set(predictors) - set(_ROLES):
             raise ValueError(f"{directory / 'routing_head.json'}: `predictors` must map roles among {list(_ROLES)} to settings.")
         with np.load(directory / "routing_head.npz", allow_pickle=False) as arrays:
-            values = {name: arrays[name] for name in cls._ARRAYS}
+            missing = [name for name in cls._ARRAYS if name not in arrays.files and name not in cls._OPTIONAL_ARRAYS]
+            if missing:
+                raise ValueError(f"{directory / 'routing_head.npz'} lacks the arrays {missing}.")
+            values = {name: arrays[name] for name in cls._ARRAYS if name in arrays.files}
             parts = {role: {name.split("__", 1)[1]: arrays[name] for name in arrays.files if name.startswith(f"{role}__")}
                      for role in predictors}
         models = {role: model_from_arrays(dict(predictors[role]), parts[role]) for role in predictors}
@@ -410,6 +470,14 @@ class RoutingHead:
             if model is not None and (model.n_features != n_features or model.n_outputs != n_models):
                 raise ValueError(f"{directory}: the {role} model maps {model.n_features} features to {model.n_outputs} outputs; "
                                  f"the head has {n_features} features and {n_models} models.")
+        if "action_mu" not in values:  # saved before the action map existed: its policy acted on μ directly
+            config = dataclasses.replace(config, action_map="identity")
+            values["action_mu"] = IDENTITY_ACTION_MAP.copy()
+        elif "action_map" not in meta["config"]:
+            raise ValueError(f"{directory / 'routing_head.json'}: the config lacks `action_map` although the arrays hold a map.")
+        problem = action_map_problem(values["action_mu"])
+        if problem:
+            raise ValueError(f"{directory / 'routing_head.npz'}: `action_mu` {problem}.")
         return cls(models=tuple(meta["models"]), config=config, **values, correct_model=models.get("correctness"),
                    cost_model=models.get("cost"))
 
@@ -536,7 +604,61 @@ def _fit(benchmark: Benchmark, *, seed: int, config: HeadConfig) -> HeadFit:
         correct_model=correct.model,
         cost_model=cost.model,
     )
+    if config.action_map == "accuracy":
+        knots = fit_action_map(head, correct.p_hat[train], cost.cost_hat[train])
+        head = dataclasses.replace(head, action_mu=knots)
     return HeadFit(head=head, p_hat=correct.p_hat, cost_hat=cost.cost_hat, cost_norm=cost.cost_norm)
+
+
+def action_map_problem(knots: Any) -> str | None:
+    """What is wrong with action-map knots, or ``None`` when they are valid.
+
+    Valid knots are at least two finite, non-decreasing values from exactly 0 to exactly 1.
+    """
+    array = np.asarray(knots)
+    if array.ndim != 1 or array.size < 2 or array.dtype.kind not in "iuf":
+        return f"must be a 1-D array of at least 2 numbers, got {array.dtype} of shape {array.shape}"
+    if not np.isfinite(array).all():
+        return "holds NaN or infinite values"
+    if array[0] != 0.0 or array[-1] != 1.0 or (np.diff(array) < 0).any():
+        return f"must rise monotonically from 0 to 1, got {np.round(array[:3], 4).tolist()}...{np.round(array[-3:], 4).tolist()}"
+    return None
+
+
+def fit_action_map(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, *, knots: int = ACTION_KNOTS,
+                   plateau: float = ACTION_PLATEAU) -> np.ndarray:
+    """Knots of the action map under which predicted accuracy rises linearly in the action.
+
+    On a grid of μ, the head routes ``p_hat``/``cost_hat`` (train rows, cross-fitted) and takes the
+    mean p̂ of the chosen models, made non-decreasing. The action ``a`` maps to μ = 0 … μ₀ on
+    ``[0, plateau]`` (μ₀: the largest μ still routing like μ = 0), then through the inverse of that
+    curve on ``[plateau, 1 − plateau]``, then μ₁ … 1 on the last plateau (μ₁: the smallest μ reaching
+    the highest predicted accuracy).
+
+    Returns:
+        ``(knots,)`` μ values at ``a = linspace(0, 1, knots)``: non-decreasing, from 0 to 1. The
+        identity when the predicted accuracy does not change with μ (one model, or identical ones).
+    """
+    mu_grid = np.linspace(0.0, 1.0, _ACTION_GRID)
+    p_hat = np.asarray(p_hat, dtype=np.float64)
+    rows = np.arange(p_hat.shape[0])
+    predicted = np.array([p_hat[rows, head.route(p_hat, cost_hat, mu)].mean() for mu in mu_grid])
+    curve = np.maximum.accumulate(predicted)
+    rise = curve[-1] - curve[0]
+    actions = np.linspace(0.0, 1.0, knots)
+    if not rise > 1e-9:
+        return actions.copy()
+    share = (curve - curve[0]) / rise
+    start = mu_grid[np.flatnonzero(share <= 1e-12)[-1]]
+    end = mu_grid[np.flatnonzero(share >= 1.0 - 1e-12)[0]]
+    inner = np.clip((actions - plateau) / (1.0 - 2.0 * plateau), 0.0, 1.0)
+    strictly_rising = share + 1e-9 * np.linspace(0.0, 1.0, share.size)  # np.interp needs increasing x; flat parts pass at once
+    mu = np.clip(np.interp(inner, strictly_rising, mu_grid), start, end)
+    low, high = actions < plateau, actions > 1.0 - plateau
+    mu[low] = start * actions[low] / plateau
+    mu[high] = end + (1.0 - end) * (actions[high] - (1.0 - plateau)) / plateau
+    mu[0], mu[-1] = 0.0, 1.0
+    return np.maximum.accumulate(mu)
 
 
 def _frozen32(array: np.ndarray) -> np.ndarray:

@@ -254,7 +254,7 @@ class ProteusVectorEnv(VectorEnv):
         if bad.any():
             i = int(np.argwhere(bad)[0][0])
             raise ValueError(f"Action of session {i} must be finite and in [0, 1], got {values[i].tolist()}.")
-        mu = values[:, 0]
+        mu = self._fit.head.mu_from_action(values[:, 0])
         if width == 2:
             return mu, gamma_from_action(values[:, 1])
         return mu, np.full(self.num_envs, self._fit.head.config.gamma)

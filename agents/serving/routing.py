@@ -137,7 +137,7 @@ class ServingRouter:
         if not np.isfinite(actions).all():
             raise ValueError("The policy returned NaN actions: its network has diverged; retrain or load another artifact.")
         actions = np.clip(actions.reshape(n, -1), 0.0, 1.0)
-        mu = actions[:, 0]
+        mu = self.head.mu_from_action(actions[:, 0])
         gamma = gamma_from_action(actions[:, 1]) if actions.shape[1] > 1 else None
         scores = self.head.score(p_hat, cost_hat, mu, gamma)
         scores = np.where(self.available[None, :], scores, -np.inf)  # models without an upstream are never chosen

@@ -140,8 +140,9 @@ def test_mu_action_routes_like_the_head_and_session_ends_with_aggregates():
     env.reset(seed=3, options={"tau": 0.55})
     rows = list(env._session)
     scores, usd = [], []
-    for t, mu in enumerate([0.0, 0.25, 0.5, 0.75, 1.0]):
-        _, _, terminated, truncated, info = env.step(np.array([mu], dtype=np.float32))
+    for t, action in enumerate([0.0, 0.25, 0.5, 0.75, 1.0]):
+        _, _, terminated, truncated, info = env.step(np.array([action], dtype=np.float32))
+        mu = env.head_fit.head.mu_from_action(np.float32(action))  # the action map, as the batched paths apply it
         expected = env.head_fit.head.route(env.head_fit.p_hat[[rows[t]]], env.head_fit.cost_hat[[rows[t]]], mu)[0]
         assert info["model_index"] == expected and info["mu"] == pytest.approx(mu)
         scores.append(info["score"])
@@ -298,7 +299,7 @@ def test_render_ansi():
     assert "tau=0.500" in env.render()
     env.step(np.array([0.5], dtype=np.float32))
     text = env.render()
-    assert "mu=0.500" in text and "score=" in text
+    assert f"mu={env.head_fit.head.mu_from_action(0.5):.3f}" in text and "score=" in text  # μ after the action map
     assert make().render() is None
 
 

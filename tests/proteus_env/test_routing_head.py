@@ -295,3 +295,98 @@ def json_round_trip(config):
     import json
 
     return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+# ---------------------------------------------------------------------- the action map (issue 14)
+PAIR = ["gpt-4-1106-preview", "zero-one-ai/Yi-34B-Chat"]
+
+
+@pytest.fixture(scope="module")
+def pair_fit():
+    from proteus_env import load_benchmark
+
+    bench = load_benchmark("synthetic", n_queries=3000, split_seed=0, models=PAIR)
+    return bench, fit_routing_head(bench, seed=0)
+
+
+def _predicted_accuracy(fit, rows, mu):
+    p_hat = fit.p_hat[rows]
+    return float(p_hat[np.arange(rows.size), fit.head.route(p_hat, fit.cost_hat[rows], mu)].mean())
+
+
+def test_action_map_spreads_predicted_accuracy_linearly_between_the_plateaus(pair_fit):
+    """On a two-model fleet the whole frontier sits in a narrow band of μ; the action map spreads it over [0.1, 0.9]."""
+    from proteus_env.routing_head import ACTION_PLATEAU
+
+    bench, fit = pair_fit
+    head, rows = fit.head, bench.split_index("train")
+    knots = head.action_mu
+    assert knots[0] == 0.0 and knots[-1] == 1.0 and (np.diff(knots) >= 0).all()
+    low, high = _predicted_accuracy(fit, rows, 0.0), max(_predicted_accuracy(fit, rows, mu) for mu in np.linspace(0, 1, 101))
+    # the plateaus: the cheap end up to a = 0.1, the accurate end from a = 0.9
+    assert _predicted_accuracy(fit, rows, head.mu_from_action(ACTION_PLATEAU)) == pytest.approx(low, abs=1e-3)
+    assert _predicted_accuracy(fit, rows, head.mu_from_action(1.0 - ACTION_PLATEAU)) == pytest.approx(high, abs=1e-3)
+    # in between, predicted accuracy is linear in the action (within a grid step)
+    for action in (0.3, 0.5, 0.7):
+        share = (action - ACTION_PLATEAU) / (1.0 - 2.0 * ACTION_PLATEAU)
+        assert _predicted_accuracy(fit, rows, head.mu_from_action(action)) == pytest.approx(low + share * (high - low), abs=0.01)
+    # where μ itself would put half the range: a narrow band (the reason for the map)
+    mid_mu = [mu for mu in np.linspace(0, 1, 201) if _predicted_accuracy(fit, rows, mu) >= (low + high) / 2][0]
+    assert mid_mu > 0.55
+
+
+def test_action_map_is_the_identity_on_request_and_for_flat_fleets(small_benchmark):
+    fit = fit_routing_head(small_benchmark, seed=0, config=HeadConfig(action_map="identity"))
+    np.testing.assert_array_equal(fit.head.action_mu, [0.0, 1.0])
+    assert fit.head.mu_from_action(0.37) == 0.37
+    np.testing.assert_array_equal(fit.head.mu_from_action(np.array([0.0, 0.5, 1.0])), [0.0, 0.5, 1.0])
+    from proteus_env.routing_head import fit_action_map
+
+    flat = np.full((20, fit.head.n_models), 0.5)  # every model predicted alike: predicted accuracy cannot move with μ
+    np.testing.assert_allclose(fit_action_map(fit.head, flat, flat), np.linspace(0, 1, 101))
+
+
+def test_action_map_round_trips_and_old_heads_load_as_identity(tmp_path, pair_fit):
+    _, fit = pair_fit
+    fit.head.save(tmp_path / "new")
+    loaded = RoutingHead.load(tmp_path / "new")
+    np.testing.assert_array_equal(loaded.action_mu, fit.head.action_mu)
+    assert loaded.config.action_map == "accuracy"
+    # a head saved before the map existed: no `action_mu` array, no `action_map` key; its policy acted on μ itself
+    import json
+
+    fit.head.save(tmp_path / "old")
+    arrays = dict(np.load(tmp_path / "old" / "routing_head.npz"))
+    del arrays["action_mu"]
+    np.savez(tmp_path / "old" / "routing_head.npz", **arrays)
+    meta = json.loads((tmp_path / "old" / "routing_head.json").read_text())
+    del meta["config"]["action_map"]
+    (tmp_path / "old" / "routing_head.json").write_text(json.dumps(meta))
+    old = RoutingHead.load(tmp_path / "old")
+    assert old.config.action_map == "identity" and old.mu_from_action(0.42) == pytest.approx(0.42)
+
+
+@pytest.mark.parametrize(("knots", "message"), [
+    ([0.0, 0.6, 0.4, 1.0], "rise monotonically"),
+    ([0.1, 1.0], "rise monotonically"),
+    ([0.0, np.nan, 1.0], "NaN"),
+    ([0.5], "at least 2"),
+])
+def test_routing_head_rejects_a_bad_action_map(tmp_path, pair_fit, knots, message):
+    _, fit = pair_fit
+    fit.head.save(tmp_path)
+    arrays = dict(np.load(tmp_path / "routing_head.npz"))
+    arrays["action_mu"] = np.asarray(knots, dtype=np.float64)
+    np.savez(tmp_path / "routing_head.npz", **arrays)
+    with pytest.raises(ValueError, match=message) as info:
+        RoutingHead.load(tmp_path)
+    assert "action_mu" in str(info.value)
+
+
+def test_action_map_clips_like_sb3_and_matches_the_scalar_path(pair_fit):
+    _, fit = pair_fit
+    head = fit.head
+    actions = np.array([-0.5, 0.0, 0.123, 0.5, 0.999, 1.0, 1.5])
+    mapped = head.mu_from_action(actions)
+    assert mapped[0] == 0.0 and mapped[-1] == 1.0 and (np.diff(mapped) >= 0).all()
+    assert [head.mu_from_action(float(a)) for a in actions] == mapped.tolist()

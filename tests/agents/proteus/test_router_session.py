@@ -43,8 +43,10 @@ def test_session_sees_exactly_the_env_observation(extra):
         assert set(seen) == set(obs)
         for key in obs:
             np.testing.assert_array_equal(seen[key][0], obs[key], err_msg=f"step {t}, {key}")
+        action = router.policy_actions(seen, deterministic=True)[0]  # the env maps the action to μ as the router does
         decision = session.route_observation(fit.p_hat[row], fit.cost_hat[row], usd=bench.costs[row])
-        obs, _, terminated, _, info = env.step(np.array([decision.mu], dtype=np.float32))
+        assert decision.mu == pytest.approx(fit.head.mu_from_action(float(action[0])))
+        obs, _, terminated, _, info = env.step(np.asarray(action, dtype=np.float32))
         assert info["model_index"] == decision.index and info["usd_cost"] == decision.charge
         j = t - extra["feedback_delay"]  # what the environment reveals after this step
         if j >= 0 and (revealed is None or revealed[j]):
