@@ -144,6 +144,21 @@ class DualController(abc.ABC):
         for key in self.memory_keys:
             setattr(self, key, np.zeros(self.n_bins))
 
+    def warm_start(self, lambdas: Any) -> None:
+        """Start from given multipliers instead of ``lambda_init`` (before the first update).
+
+        Each λ_b is clipped to [0, ``lambda_max``]; the memory is emptied. Subclasses whose output
+        is not λ itself (the PID rule) set their memory so that the output starts there.
+
+        Raises:
+            ValueError: On a wrong shape or non-finite values.
+        """
+        values = np.asarray(lambdas, dtype=np.float64)
+        if values.shape != (self.n_bins,) or not np.isfinite(values).all():
+            raise ValueError(f"Warm-start multipliers must be {self.n_bins} finite numbers, got {values.tolist()}.")
+        self._reset_memory()
+        self.lambdas = np.clip(values, 0.0, self.lambda_max)
+
     def reset(self) -> None:
         """Back to λ = ``lambda_init`` and empty memory."""
         self.lambdas = np.full(self.n_bins, self.lambda_init)
@@ -299,6 +314,12 @@ class PIDController(DualController):
     def integral_max(self) -> float:
         """Anti-windup bound of the integral, ``λ_max / k_i`` (``k_i`` floored at 1e-12)."""
         return self.lambda_max / max(self.ki, 1e-12)
+
+    def warm_start(self, lambdas: Any) -> None:
+        """Start the output at ``lambdas``: the integral holds ``λ / k_i`` (the P and D terms start at 0)."""
+        super().warm_start(lambdas)
+        if self.ki > 0:
+            self.integral = np.minimum(self.lambdas / self.ki, self.integral_max)
 
     def _step(self, error: np.ndarray, measured: np.ndarray) -> None:
         a_p, a_d = self.delta_p_ema_alpha, self.delta_d_ema_alpha

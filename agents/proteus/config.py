@@ -116,7 +116,7 @@ class DualConfig:
     mode: str = "per_bin"
     eta: float = 0.4
     lambda_max: float = 10.0
-    lambda_init: float = 0.0
+    lambda_init: float | str = "frontier"
     update_every: int = 1
     controller: str = "gradient"
     pid_gains: list[float] = dataclasses.field(default_factory=lambda: [0.4, 0.05, 0.1])

@@ -275,3 +275,17 @@ def test_tau_span_undefined_cases_are_nan():
 def test_tau_span_rejects_bad_bounds(low, high, message):
     with pytest.raises(ValueError, match=message):
         tau_span([0.4, 0.6], low, high)
+
+
+def test_warm_start_sets_the_multipliers_and_the_pid_output_starts_there():
+    gradient = GradientAscentController(3, eta=0.5, lambda_max=4.0)
+    gradient.warm_start([1.0, 2.5, 9.0])
+    np.testing.assert_array_equal(gradient.lambdas, [1.0, 2.5, 4.0])  # clipped to lambda_max
+    np.testing.assert_allclose(gradient.update([0.2, 0.0, -1.0]), [1.1, 2.5, 3.5])  # then the rule as usual
+    pid = PIDController(2, kp=0.4, ki=0.05, kd=0.1, lambda_max=10.0)
+    pid.warm_start([3.0, 0.5])
+    np.testing.assert_allclose(pid.update([0.0, 0.0]), [3.0, 0.5])  # no error: the output stays where it started
+    with pytest.raises(ValueError, match="3 finite numbers"):
+        GradientAscentController(3).warm_start([1.0, np.nan, 0.0])
+    with pytest.raises(ValueError, match="3 finite numbers"):
+        GradientAscentController(3).warm_start([1.0, 2.0])

@@ -130,8 +130,9 @@ def test_real_validation_pass_measures_the_deterministic_policy():
     for row in rows[:200]:
         obs = {"p_hat": val_env.head_fit.p_hat[row], "cost_hat": val_env.head_fit.cost_hat[row],
                "tau": np.array([tau], np.float32), "lambda": np.array([val_env.lambda_for(tau)], np.float32)}
-        mu = model.predict(obs, deterministic=True)[0]
-        k = val_env.head_fit.head.route(val_env.head_fit.p_hat[[row]], val_env.head_fit.cost_hat[[row]], float(mu[0]))[0]
+        mu = model.predict(obs, deterministic=True)[0]  # the action; the head's action map turns it into μ
+        head = val_env.head_fit.head
+        k = head.route(val_env.head_fit.p_hat[[row]], val_env.head_fit.cost_hat[[row]], head.mu_from_action(float(mu[0])))[0]
         scores.append(val_env.benchmark.scores[row, k])
     sub = LagrangianDualCallback(n_bins=3, max_val_queries=None)
     sub.init_callback(model)
@@ -364,3 +365,58 @@ def test_achievable_range_is_the_fixed_mu_frontier_on_the_same_rows():
     assert high >= frontier["accuracy"][-1]
     with pytest.raises(ValueError, match="rows"):
         achievable_accuracy_range(env.benchmark, env.head_fit, np.array([], dtype=int))
+
+
+def test_frontier_lambdas_are_the_hull_slopes_of_fixed_mu_routing(small_benchmark):
+    from callbacks.lagrangian import frontier_lambdas
+    from proteus_env.routing_head import fit_routing_head
+
+    fit = fit_routing_head(small_benchmark, seed=0)
+    rows = small_benchmark.split_index("val")
+    scores, cost = small_benchmark.scores[rows], fit.cost_norm[rows]
+    points = []
+    for mu in np.linspace(0, 1, 201):
+        choice = fit.head.route(fit.p_hat[rows], fit.cost_hat[rows], mu)
+        points.append((scores[np.arange(rows.size), choice].mean(), cost[np.arange(rows.size), choice].mean()))
+    points = np.array(points)
+    accuracy, cost = points[:, 0], points[:, 1]
+    low, high = accuracy[cost == cost.min()].max(), accuracy.max()
+    taus = np.concatenate([[low - 0.05], np.linspace(low + 0.003, high - 0.003, 11)])
+    zeros, ones = np.zeros(taus.size), np.ones(taus.size)
+    lambdas = frontier_lambdas(small_benchmark, fit, rows, taus, zeros, ones)
+    assert lambdas[0] == 0.0  # below the cheapest end the floor does not bind
+    assert (lambdas >= 0).all() and (np.diff(lambdas) >= -1e-12).all()  # a convex hull's slopes rise
+    # λ(τ) is the slope of the hull segment over τ: both its ends minimize the Lagrangian cost − λ·accuracy,
+    # so the minimum is reached by a point at or below τ and by one at or above it.
+    for tau, lam in zip(taus[1:], lambdas[1:], strict=True):
+        lagrangian = cost - lam * accuracy
+        best = lagrangian.min() + 1e-9
+        assert (lagrangian[accuracy <= tau] <= best).any() and (lagrangian[accuracy >= tau] <= best).any(), (tau, lam)
+    # the weights enter as λ = w_c·slope − w_q
+    np.testing.assert_allclose(frontier_lambdas(small_benchmark, fit, rows, taus, zeros, 2 * ones), 2 * lambdas)
+    np.testing.assert_allclose(frontier_lambdas(small_benchmark, fit, rows, taus, 0.3 * ones, ones),
+                               np.where(lambdas > 0, np.maximum(lambdas - 0.3, 0.0), 0.0))
+    with pytest.raises(ValueError, match="empty"):
+        frontier_lambdas(small_benchmark, fit, rows[:0], taus, zeros, ones)
+
+
+def test_frontier_warm_start_reaches_the_controller_and_bad_values_are_named():
+    from callbacks.lagrangian import frontier_lambdas
+
+    with pytest.raises(ValueError, match="'frontier'"):
+        LagrangianDualCallback(lambda_init="frontiers")
+    venv = make_vec_env("proteus_env:Proteus-Synthetic-v0", n_envs=1, seed=0,
+                        env_kwargs={"benchmark_kwargs": {"n_queries": 3000}, "session_length": 8})
+    try:
+        callback = LagrangianDualCallback(n_bins=3, lambda_init="frontier", lambda_max=2.0, max_val_queries=500)
+        model = PPO(BetaActorCriticPolicy, venv, n_steps=8, batch_size=8, n_epochs=1, device="cpu", seed=0)
+        callback.init_callback(model)
+        env = callback.val_env
+        w_q, w_c = env.reward_weights_batch(callback.taus)
+        expected = np.clip(frontier_lambdas(env.benchmark, env.head_fit, callback._val_rows, callback.taus, w_q, w_c), 0.0, 2.0)
+        np.testing.assert_allclose(callback.lambdas, expected)
+        assert expected.max() > 0
+        for values, _ in venv.env_method("get_lambda_table"):
+            np.testing.assert_allclose(values, expected)  # pushed before the first rollout
+    finally:
+        venv.close()
