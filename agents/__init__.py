@@ -31,6 +31,8 @@ _EXPORTS: dict[str, str] = {
     "SteeredCarrotRouter": "agents.baselines",
     "RouterSession": "agents.proteus.router",
     "evaluate": "agents.evaluation.run",
+    "evaluate_policy": "agents.evaluation.any_agent",
+    "EvalSettings": "agents.evaluation.protocol",
     "EvalResult": "agents.evaluation.result",
 }
 
@@ -39,6 +41,7 @@ __all__ = [
     "BetaDistribution",
     "CarrotRouter",
     "EvalResult",
+    "EvalSettings",
     "ProteusFeaturesExtractor",
     "ProteusRouter",
     "RouterSession",
@@ -48,6 +51,7 @@ __all__ = [
     "TrainResult",
     "UnreachableTargetWarning",
     "evaluate",
+    "evaluate_policy",
     "fit_tau_calibration",
     "load_config",
     "make_baselines",
@@ -56,6 +60,8 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from agents.baselines import CarrotRouter, SteeredCarrotRouter, make_baselines
+    from agents.evaluation.any_agent import evaluate_policy
+    from agents.evaluation.protocol import EvalSettings
     from agents.evaluation.result import EvalResult
     from agents.evaluation.run import evaluate
     from agents.proteus.calibration import TauCalibration, fit_tau_calibration

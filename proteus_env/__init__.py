@@ -3,7 +3,17 @@
 ``import proteus_env`` registers ``Proteus-Synthetic-v0``, ``Proteus-RouterBench-v0`` and
 ``Proteus-SPROUT-v0``; ``gym.make("proteus_env:Proteus-Synthetic-v0")`` imports it on demand (for
 subprocess workers). Torch is never imported here.
+
+One name is forwarded rather than defined here: ``evaluate_policy`` (any agent on the yardstick
+of ``proteus eval``) lives in :mod:`agents.evaluation.any_agent`, because it runs the agents'
+evaluation protocol and baselines. ``from proteus_env import evaluate_policy`` loads it on first
+use (PEP 562), so ``import proteus_env`` still imports neither ``agents`` nor torch. It is the one
+exception to "proteus_env imports neither agents nor callbacks" (tests/proteus_env/test_layout.py
+names it).
 """
+
+import importlib
+from typing import Any
 
 from proteus_env.benchmark import Benchmark
 from proteus_env.env import ProteusRoutingEnv, feasible_tau_range
@@ -27,6 +37,7 @@ __all__ = [
     "SessionLedger",
     "available_benchmarks",
     "cached_benchmark",
+    "evaluate_policy",
     "feasible_tau_range",
     "fit_routing_head",
     "load_benchmark",
@@ -36,3 +47,15 @@ __all__ = [
     "session_features",
 ]
 __version__ = "0.1.0"
+
+#: Names forwarded to the agents package on first use: name -> defining module (see the module docstring).
+_FORWARDED: dict[str, str] = {"evaluate_policy": "agents.evaluation.any_agent"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _FORWARDED.get(name)
+    if module is None:
+        raise AttributeError(f"module 'proteus_env' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value

@@ -20,6 +20,30 @@ Building blocks:
 * :func:`calibration_metrics` — per-model AUC, Brier score and expected calibration error of
   predicted correctness p̂ (:func:`auc_score`, :func:`brier_score`,
   :func:`expected_calibration_error`), and :func:`reliability_curve` for reliability diagrams.
+* :func:`normalized_cost` and :func:`seed_bootstrap_ci` — the yardstick below.
+
+The yardstick (one number per router and run, to cite):
+
+* **normalized cost** — for every feasible target τ of the grid and every split seed ``s``, the
+  router's realized test cost ``c`` (USD per 1K queries) is placed between the oracle's cost
+  ``c_o(s)`` (0; the cheapest correct model per query, on the same test split) and the best
+  fixed model's ``c_b(s)`` (1; the single model with the best train accuracy, the ``best_fixed``
+  baseline): ``n = (c − c_o) / (c_b − c_o)``. A target whose floor is missed (realized accuracy
+  < τ) is a **failure** and scores ``max(1, n)``: no better than sending every query to the best
+  fixed model, the operator's safe fallback, and never cheaper than what the router paid. The
+  router's figure is the mean of ``n`` over all feasible (τ, seed) pairs. Lower is better: the
+  oracle scores 0 and the best fixed model exactly 1 (it costs ``c_b`` whether it meets a floor
+  or not); a router that missed every floor scores at least 1, whatever it saved. We count
+  failures instead of excluding them because exclusion rewards missing the expensive targets
+  (a router that gives up on every high τ would look cheap); counting them at the fallback's
+  cost makes cheapness bought with missed floors worthless, while the compliance rate reported
+  beside it says how often that happened.
+* **floor compliance** — the share of feasible (τ, seed) pairs whose floor was met
+  (``floor_compliance`` of ``proteus eval``, pooled over pairs).
+
+Both are reported with 95 % percentile bootstrap intervals over seeds (:func:`seed_bootstrap_ci`:
+whole seeds are resampled, because the targets of one seed share its split and are not
+independent); with a single seed the interval is undefined (NaN): evaluate several seeds.
 
 References:
     Hu et al., 2024, "RouterBench: A Benchmark for Multi-LLM Routing System" (AIQ, the
@@ -236,6 +260,78 @@ def bootstrap_ci(values: Any, confidence: float = 0.95, n_boot: int = 1000, seed
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
     return float(low), float(high)
+
+
+def seed_bootstrap_ci(groups: Sequence[Any], confidence: float = 0.95, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of a pooled mean, resampling whole groups (seeds) with replacement.
+
+    Each resample draws ``len(groups)`` groups with replacement and pools their values; the
+    statistic is the mean of the pooled values (so groups weigh by their size, as the pooled
+    rates of ``proteus eval`` do). Non-finite values are dropped first, and empty groups with them.
+
+    Args:
+        groups: One 1-D array of values per seed (for example the normalized cost, or 0/1 floor met,
+            of each feasible τ of that seed).
+        confidence: Two-sided coverage in (0, 1).
+        n_boot: Number of bootstrap resamples (>= 1).
+        seed: Seed of the resampling.
+
+    Returns:
+        ``(low, high)``; ``(nan, nan)`` with fewer than two non-empty groups (one seed says nothing
+        about the spread between seeds).
+
+    Raises:
+        ValueError: On ``confidence`` outside (0, 1) or ``n_boot < 1``.
+    """
+    confidence = check_confidence(confidence, allow_none=False)
+    n_boot = check_int(n_boot, "n_boot", minimum=1)
+    sums, counts = [], []
+    for group in groups:
+        values = np.asarray(group, dtype=np.float64).ravel()
+        values = values[np.isfinite(values)]
+        if values.size:
+            sums.append(float(values.sum()))
+            counts.append(values.size)
+    if len(sums) < 2:
+        return float("nan"), float("nan")
+    sums_a, counts_a = np.asarray(sums), np.asarray(counts, dtype=np.float64)
+    draws = np.random.default_rng(seed).integers(0, sums_a.size, size=(n_boot, sums_a.size))
+    means = sums_a[draws].sum(axis=1) / counts_a[draws].sum(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [alpha, 1.0 - alpha])
+    return float(low), float(high)
+
+
+def normalized_cost(usd: Any, floor_met: Any, oracle_usd: Any, best_fixed_usd: Any) -> np.ndarray:
+    """The yardstick's normalized cost of routing decisions (see the module docstring).
+
+    ``n = (usd − oracle_usd) / (best_fixed_usd − oracle_usd)`` where the floor was met, and
+    ``max(1, n)`` where it was missed (a failure is no better than the best fixed model).
+
+    Args:
+        usd: ``(m,)`` realized USD per 1K queries of the router (one per τ and seed).
+        floor_met: ``(m,)`` whether each floor was met.
+        oracle_usd: The oracle's USD per 1K on the same rows (scalar or ``(m,)``).
+        best_fixed_usd: The best fixed model's USD per 1K on the same rows (scalar or ``(m,)``).
+
+    Returns:
+        ``(m,)`` float64; NaN where the best fixed model is not dearer than the oracle (no scale).
+
+    Raises:
+        ValueError: On mismatched lengths or non-finite costs.
+    """
+    usd = _check_vector(usd, "usd", allow_empty=True)
+    met = np.asarray(floor_met, dtype=bool)
+    if met.shape != usd.shape:
+        raise ValueError(f"`floor_met` has shape {met.shape}, expected {usd.shape} like `usd`.")
+    oracle = np.broadcast_to(np.asarray(oracle_usd, dtype=np.float64), usd.shape)
+    best = np.broadcast_to(np.asarray(best_fixed_usd, dtype=np.float64), usd.shape)
+    if not (np.isfinite(oracle).all() and np.isfinite(best).all()):
+        raise ValueError("`oracle_usd` and `best_fixed_usd` must be finite.")
+    scale = best - oracle
+    with np.errstate(divide="ignore", invalid="ignore"):
+        value = np.where(scale > 0, (usd - oracle) / np.where(scale > 0, scale, 1.0), np.nan)
+    return np.where(met | np.isnan(value), value, np.maximum(value, 1.0))
 
 
 def one_sided_margin(tau: float, n: int, confidence: float | None) -> float:

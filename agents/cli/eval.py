@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shlex
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import yaml
 
 from agents.cli.data import add_model_arguments, model_subset
+from agents.evaluation.any_agent import evaluate_policy, load_callable
 from agents.evaluation.contenders import find_artifacts
 from agents.evaluation.report import print_tables
 from agents.evaluation.result import DEFAULT_N_TAUS
@@ -27,6 +29,22 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--router", nargs="+", default=None, metavar="DIR",
                         help="artifact directories of `proteus train` (one per seed), or a parent directory of them")
     parser.add_argument("--baselines-only", action="store_true", help="evaluate the baselines without a trained router")
+    agent = parser.add_argument_group("any agent (instead of --router): scored like the routers, beside the baselines")
+    agent.add_argument("--policy", default=None, metavar="PATH.zip|MODULE:FUNCTION",
+                       help="a Stable-Baselines3 model zip (with --algo) or a callable from observation to action")
+    agent.add_argument("--algo", default=None, help="the algorithm that trained the zip: PPO, SAC, DQN, A2C, TD3, DDPG (sb3_contrib's "
+                                                    "when installed)")
+    agent.add_argument("--trust-pickle", action="store_true",
+                       help="let the zip be unpickled (runs code from the file; only for files you trust). Without it only "
+                            "weights are read and zips with custom classes in policy_kwargs are refused")
+    agent.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
+                       help="argument of the environment the policy was trained on, VALUE parsed as YAML, e.g. action_mode=model, "
+                            "learn_gamma=true, split_seed=1 (repeatable)")
+    agent.add_argument("--lambda", dest="lambda_value", type=float, default=None, metavar="VALUE",
+                       help="the λ shown to the policy (default: the table saved with the model, else 0)")
+    agent.add_argument("--policy-name", default=None, help="the policy's name in the tables (default: the algorithm or function)")
+    agent.add_argument("--batched", choices=["auto", "yes", "no"], default="auto",
+                       help="whether a callable takes a batch of observations (default: probe it)")
     parser.add_argument("--benchmark", default=None, help="benchmark name (synthetic, routerbench, sprout); default: the routers' "
                                                           "or synthetic")
     parser.add_argument("--data", default=None, metavar="PATH",
@@ -69,6 +87,13 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["proteus", "eval"]
     if args.router:
         parts += ["--router", *args.router]
+    if args.policy:
+        parts += ["--policy", args.policy] + (["--algo", args.algo] if args.algo else [])
+        parts += ["--trust-pickle"] if args.trust_pickle else []
+        for assignment in args.env_arg:
+            parts += ["--env-arg", assignment]
+        if args.lambda_value is not None:
+            parts += ["--lambda", f"{args.lambda_value:g}"]
     if args.baselines_only:
         parts.append("--baselines-only")
     for flag, value in (("--benchmark", args.benchmark), ("--data", args.data), ("--seeds", args.seeds)):
@@ -107,22 +132,67 @@ def _with_model_subset(args: argparse.Namespace, kwargs: dict[str, Any] | None) 
     return kwargs
 
 
+def _assignments(values: list[str], flag: str) -> dict[str, Any]:
+    """``KEY=VALUE`` options as a dict, each VALUE parsed as YAML."""
+    out: dict[str, Any] = {}
+    for assignment in values:
+        if "=" not in assignment:
+            raise ValueError(f"{flag} {assignment!r} must look like key=value.")
+        key, raw = assignment.split("=", 1)
+        try:
+            out[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ValueError(f"{flag} {assignment!r}: the value is not valid YAML.") from None
+    return out
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    """The --policy argument: a zip path (needs --algo) or module:function."""
+    spec = args.policy
+    if spec.lower().endswith(".zip") or Path(spec).is_file():
+        if args.algo is None:
+            raise ValueError(f"--policy {spec} is a model zip: give the algorithm that trained it (--algo SAC).")
+        if not Path(spec).is_file():
+            raise FileNotFoundError(f"--policy {spec}: no such file.")
+        return spec
+    if args.algo is not None:
+        raise ValueError(f"--algo goes with a model zip; --policy {spec} names a callable.")
+    return load_callable(spec)
+
+
+def _run_policy(args: argparse.Namespace, settings: EvalSettings) -> Any:
+    """``proteus eval --policy``: any agent on the same yardstick."""
+    if args.trust_pickle and not args.policy.lower().endswith(".zip"):
+        raise ValueError("--trust-pickle goes with a model zip.")
+    env_kwargs = _assignments(args.env_arg, "--env-arg")
+    if settings.benchmark is not None:
+        env_kwargs.setdefault("benchmark", settings.benchmark)
+    if settings.data_path is not None:
+        env_kwargs.setdefault("data_path", str(settings.data_path))
+    if settings.benchmark_kwargs is not None:
+        env_kwargs.setdefault("benchmark_kwargs", settings.benchmark_kwargs)
+    policy = _policy(args)
+    batched = {"auto": None, "yes": True, "no": False}[args.batched]
+    settings = dataclasses.replace(settings, benchmark=None, data_path=None, benchmark_kwargs=None)
+    return evaluate_policy(policy, env_kwargs, settings, algo=args.algo, name=args.policy_name, lambda_value=args.lambda_value,
+                           batched=batched, trust_pickle=args.trust_pickle)
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.baselines_only and args.router:
-        raise ValueError("--baselines-only and --router exclude each other.")
-    if not args.baselines_only and not args.router:
-        raise ValueError("give --router DIR [DIR ...] or --baselines-only.")
+    chosen = [flag for flag, on in (("--router", args.router), ("--policy", args.policy), ("--baselines-only", args.baselines_only))
+              if on]
+    if len(chosen) > 1:
+        raise ValueError(f"{' and '.join(chosen)} exclude each other.")
+    if not chosen:
+        raise ValueError("give --router DIR [DIR ...], --policy PATH.zip|MODULE:FUNCTION or --baselines-only.")
+    for flag, value in (("--algo", args.algo), ("--env-arg", args.env_arg), ("--lambda", args.lambda_value),
+                        ("--policy-name", args.policy_name), ("--trust-pickle", args.trust_pickle)):
+        if value and not args.policy:
+            raise ValueError(f"{flag} goes with --policy.")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} exists and is not a directory: the report needs a directory.")
     confidences = tuple(parse_confidence(c) for c in args.confidence)
-    kwargs: dict[str, Any] | None = None
-    if args.benchmark_arg:
-        kwargs = {}
-        for assignment in args.benchmark_arg:
-            if "=" not in assignment:
-                raise ValueError(f"--benchmark-arg {assignment!r} must look like key=value.")
-            key, raw = assignment.split("=", 1)
-            kwargs[key.strip()] = yaml.safe_load(raw)
+    kwargs = _assignments(args.benchmark_arg, "--benchmark-arg") if args.benchmark_arg else None
     kwargs = _with_model_subset(args, kwargs)
     settings = EvalSettings(
         benchmark=_infer_benchmark(args.data, args.benchmark), data_path=args.data, benchmark_kwargs=kwargs, taus=args.taus,
@@ -131,7 +201,7 @@ def _run(args: argparse.Namespace) -> int:
         progress=not args.no_progress, out_dir=args.out, command=_command_line(args), sessions=not args.no_sessions,
         session_length=args.session_length, feedback_delay=args.feedback_delay, feedback_rate=args.feedback_rate,
         tau_schedule=args.tau_schedule, task_drift=args.task_drift)
-    result = evaluate(args.router, settings)
+    result = _run_policy(args, settings) if args.policy else evaluate(args.router, settings)
     print_tables(result)
     print(f"report: {Path(args.out) / 'report.md'}  ({result.wall_time_s:.0f} s, seeds {result.seeds})")
     return 0

@@ -6,25 +6,27 @@ with the name, family and calibration confidence the report shows. The baselines
 directory (:class:`RouterArtifact`, read and verified once by
 :func:`agents.proteus.artifact.read_artifact`), whose routing head must match the head re-fitted
 on the evaluated benchmark (:func:`check_head_matches`).
+
+:class:`Contender`, :func:`baseline_contenders` and :func:`check_head_matches` live in the
+torch-free :mod:`agents.evaluation.protocol` (so that any agent can be evaluated without torch)
+and are re-exported here under their old import path.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from agents.baselines import CalibratedRouter, CalibrationSettings, confidence_name, make_baselines
-from agents.evaluation.result import TAU_INDEPENDENT, RouteFn
+from agents.evaluation.protocol import Contender, baseline_contenders, check_head_matches, router_contenders
 from agents.proteus.artifact import MODEL_ZIP, Artifact, is_artifact, read_artifact
-from agents.proteus.router import ProteusRouter, UnreachableTargetWarning
+from agents.proteus.router import ProteusRouter
 from proteus_env.benchmark import Benchmark
 from proteus_env.loading import recorded_loader_kwargs
-from proteus_env.routing_head import HeadFit, RoutingHead
+from proteus_env.routing_head import HeadFit
+
+__all__ = ["Contender", "RouterArtifact", "baseline_contenders", "check_head_matches", "find_artifacts", "proteus_contenders"]
 
 
 # ---------------------------------------------------------------------------- artifacts
@@ -141,88 +143,7 @@ def _looks_like_artifact(path: Path) -> bool:
     return is_artifact(path) or (path / MODEL_ZIP).is_file()
 
 
-def check_head_matches(saved: RoutingHead, fit: HeadFit, *, artifact: Path, seed: int, rtol: float = 1e-6) -> None:
-    """Raise if the artifact's saved routing head differs from the head re-fitted on this benchmark and seed.
-
-    Raises:
-        ValueError: Naming the artifact, the seed and the first mismatching array.
-    """
-    refit = fit.head
-    if tuple(saved.models) != tuple(refit.models):
-        raise ValueError(f"Router artifact {artifact} routes between other models than the benchmark of seed {seed}: "
-                         f"{list(saved.models)} vs {list(refit.models)}.")
-    for name in RoutingHead._ARRAYS:
-        a, b = np.asarray(getattr(saved, name), dtype=np.float64), np.asarray(getattr(refit, name), dtype=np.float64)
-        if a.shape != b.shape or not np.allclose(a, b, rtol=rtol, atol=1e-9):
-            detail = f"shapes {a.shape} vs {b.shape}" if a.shape != b.shape else f"max |difference| {np.abs(a - b).max():.3g}"
-            raise ValueError(
-                f"Router artifact {artifact}: its saved routing head does not match the head re-fitted on the benchmark for "
-                f"split seed {seed} ({name}: {detail}). The router was trained on other data, another split or another head "
-                f"config; evaluate it on the benchmark it was trained on.")
-
-
 # ---------------------------------------------------------------------------- contenders
-@dataclasses.dataclass(frozen=True)
-class Contender:
-    """A router as the evaluation sees it.
-
-    Attributes:
-        name: Display name (unique; calibrated routers carry ``[confidence=…]`` when there is one).
-        family: Name without the confidence suffix (``carrot``, ``proteus``, ``proteus_raw``, ...).
-        kind: ``"baseline"`` or ``"proteus"``.
-        confidence: The confidence level it was calibrated with (``None``: no margin).
-        route: ``route(rows, tau) -> (choice, mu or None)``.
-        router: The underlying router object (a baseline router or a ``ProteusRouter``).
-        calibrated: Whether it takes a calibration confidence at all (fixed, random, oracle and
-            raw PROTEUS do not).
-    """
-
-    name: str
-    family: str
-    kind: str
-    confidence: float | None
-    route: RouteFn = dataclasses.field(repr=False, compare=False)
-    router: Any = dataclasses.field(default=None, repr=False, compare=False)
-    calibrated: bool = True
-
-    @property
-    def confidence_label(self) -> str:
-        """``"none"``, the confidence level (``"0.95"``), or ``"n/a"`` for routers without calibration."""
-        if not self.calibrated:
-            return "n/a"
-        return "none" if self.confidence is None else f"{self.confidence:g}"
-
-    @property
-    def tau_dependent(self) -> bool:
-        """Whether its routing depends on τ (the fixed and random references do not)."""
-        return self.family not in TAU_INDEPENDENT
-
-
-def baseline_contenders(bench: Benchmark, fit: HeadFit, confidences: Sequence[float | None], *, seed: int,
-                        predictive: bool, deploy_queries: int | None = None) -> dict[str, Contender]:
-    """Every baseline of :func:`~agents.baselines.make_baselines`, once per confidence level.
-
-    Routers without calibration (oracle, fixed, random) do not depend on the confidence and
-    appear once. ``deploy_queries`` is the size of the served sample each certified floor is about
-    (the evaluation passes the test split's size).
-    """
-    out: dict[str, Contender] = {}
-    for confidence in confidences:
-        settings = CalibrationSettings(confidence=confidence, deploy_queries=deploy_queries)
-        routers = make_baselines(bench, fit, settings, seed=seed, predictive=predictive)
-        for name, router in routers.items():
-            if name in out:
-                continue
-            calibrated = isinstance(router, CalibratedRouter)
-
-            def route(rows: np.ndarray, tau: float, _router: Any = router) -> tuple[np.ndarray, None]:
-                return _router.route(rows, tau), None
-
-            out[name] = Contender(name, router.base_name if calibrated else name, "baseline",
-                                  router.confidence if calibrated else None, route, router, calibrated=calibrated)
-    return out
-
-
 def proteus_contenders(artifact: RouterArtifact, bench: Benchmark, fit: HeadFit, confidences: Sequence[float | None], *,
                        seed: int, deploy_queries: int | None = None) -> dict[str, Contender]:
     """The trained router of ``artifact``: raw (``proteus_raw``) and calibrated once per confidence level.
@@ -232,22 +153,7 @@ def proteus_contenders(artifact: RouterArtifact, bench: Benchmark, fit: HeadFit,
     Raises:
         ValueError: If the artifact's routing head differs from ``fit``'s (see :func:`check_head_matches`).
     """
-    check_head_matches(artifact.verified.head, fit, artifact=artifact.path, seed=seed)
+    check_head_matches(artifact.verified.head, fit, artifact=artifact.path, seed=seed)  # before loading the policy
     router = ProteusRouter.from_artifact(artifact.verified)
-
-    def make(calibrated: bool, confidence: float | None) -> RouteFn:
-        def route(rows: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
-            query = bench.embeddings[rows] if router.include_query else None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UnreachableTargetWarning)  # unreachable τ is reported as a missed floor
-                result = router.route_observations(fit.p_hat[rows], fit.cost_hat[rows], tau, calibrated=calibrated,
-                                                   confidence=confidence, deploy_queries=deploy_queries, query=query)
-            return result.indices.astype(np.int64), result.mu
-
-        return route
-
-    out = {"proteus_raw": Contender("proteus_raw", "proteus_raw", "proteus", None, make(False, None), router, calibrated=False)}
-    for confidence in confidences:
-        name = confidence_name("proteus", confidence)
-        out[name] = Contender(name, "proteus", "proteus", confidence, make(True, confidence), router)
-    return out
+    return router_contenders(router, bench, fit, confidences, seed=seed, deploy_queries=deploy_queries, name="proteus",
+                             label=artifact.path)

@@ -152,6 +152,34 @@ def sessions_markdown(result: EvalResult) -> str:
     return "\n".join(lines)
 
 
+def _with_ci(value: Any, low: Any, high: Any, kind: str) -> str:
+    text = _number(value, kind)
+    if text == "–" or _number(low, kind) == "–" or _number(high, kind) == "–":
+        return text
+    return f"{text} [{_number(low, kind).lstrip('$')}, {_number(high, kind).lstrip('$')}]"
+
+
+def summary_rows(result: EvalResult) -> list[list[str]]:
+    """One row of cells per router of :attr:`EvalResult.summary` (the yardstick, with 95 % intervals over seeds)."""
+    return [[str(row.router), _with_ci(row.normalized_cost, row.normalized_cost_ci_low, row.normalized_cost_ci_high, "r"),
+             _with_ci(row.floor_compliance, row.floor_compliance_ci_low, row.floor_compliance_ci_high, "pct"),
+             _number(row.usd_per_1k, "usd"), _number(row.accuracy, "acc"), _number(row.session_compliance, "pct")]
+            for row in result.summary.itertuples()]
+
+
+#: Headers of :func:`summary_rows`.
+SUMMARY_HEADERS = ["router", "normalized cost", "floor met", "mean $/1K", "mean acc", "sessions met"]
+
+
+def summary_markdown(result: EvalResult) -> str:
+    """Markdown table of the yardstick: normalized cost and floor compliance per router, with intervals."""
+    if result.summary is None or result.summary.empty:
+        return "_Not computed._"
+    lines = ["| " + " | ".join(SUMMARY_HEADERS) + " |", "|" + "---|" * len(SUMMARY_HEADERS)]
+    lines += ["| `" + cells[0] + "` | " + " | ".join(cells[1:]) + " |" for cells in summary_rows(result)]
+    return "\n".join(lines)
+
+
 def report_markdown(result: EvalResult) -> str:
     """The whole ``report.md``."""
     bench = result.benchmark
@@ -198,6 +226,14 @@ def report_markdown(result: EvalResult) -> str:
         "",
         main_table_markdown(result),
         "",
+        "## Summary: the yardstick",
+        "",
+        "Normalized cost: the mean over feasible (τ, seed) pairs of the test cost placed between the oracle (0) and the best",
+        "fixed model (1), a missed floor counting as max(1, its cost), i.e. a failure; floor met: the share of those pairs whose",
+        "floor was met. Brackets: 95 % bootstrap intervals over seeds (none with one seed). See `proteus_env.metrics`.",
+        "",
+        summary_markdown(result),
+        "",
         "## Aggregates",
         "",
         "Mean ± sd over seeds. `floor met`, `±2pp` and `±5pp` are shares of the feasible (τ, seed) pairs (sd: of the per-seed",
@@ -228,21 +264,23 @@ def report_markdown(result: EvalResult) -> str:
     lines += [f"- `{name}`: {caption}" for name, caption in FIGURES]
     lines += ["", "## Files", "", "- `results.csv`: one row per router × τ × seed with every per-τ metric.",
               "- `aggregates.csv`: one row per router (mean and `_sd` columns).",
+              "- `summary.csv`: one row per router: normalized cost and floor compliance with their intervals.",
               "- `dynamic.csv`: one row per router × scenario × seed × window.",
               "- `sessions.csv`: one row per router × seed × τ × test session (per-session compliance).", ""]
     return "\n".join(lines)
 
 
 def write_report(result: EvalResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``report.md``, ``results.csv``, ``aggregates.csv`` and ``dynamic.csv`` into ``out_dir``.
+    """Write ``report.md``, ``results.csv``, ``aggregates.csv``, ``dynamic.csv`` and ``summary.csv`` into ``out_dir``.
 
     Returns:
         ``{file name: path}`` of what was written.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    paths = {name: out / name for name in ("report.md", "results.csv", "aggregates.csv", "dynamic.csv")}
+    paths = {name: out / name for name in ("report.md", "results.csv", "aggregates.csv", "dynamic.csv", "summary.csv")}
     result.results.to_csv(paths["results.csv"], index=False)
+    result.summary.to_csv(paths["summary.csv"], index=False)
     result.aggregates.to_csv(paths["aggregates.csv"], index=False)
     result.dynamic.to_csv(paths["dynamic.csv"], index=False)
     if result.sessions is not None and not result.sessions.empty:
@@ -287,6 +325,11 @@ def print_tables(result: EvalResult, file: TextIO | None = None) -> None:
             for _, row in result.aggregates.iterrows()]
     print("aggregates (mean ± sd over seeds; rates pooled over feasible (τ, seed) pairs)", file=file)
     print(_text_table(["router", *[h for _, h, _ in keys]], rows), file=file)
+    if result.summary is not None and not result.summary.empty:
+        print(file=file)
+        print("summary: normalized cost (oracle 0, best fixed 1, a missed floor counts as ≥ 1) and floor compliance, "
+              "[95 % interval over seeds]", file=file)
+        print(_text_table(SUMMARY_HEADERS, summary_rows(result)), file=file)
     if not result.dynamic_summary.empty:
         print(file=file)
         summary = result.dynamic_summary

@@ -35,6 +35,17 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "router", "family", "kind", "calibration_confidence", "seed", "tau", "feasible", "accuracy", "accuracy_ci_low",
     "accuracy_ci_high", "usd_per_1k", "floor_met", "violation", "slack", "mean_mu", "n_queries",
 )
+#: Columns of :attr:`EvalResult.summary`, one row per router: the yardstick of
+#: :func:`proteus_env.metrics.normalized_cost` (mean over feasible (τ, seed) pairs, unmet floors
+#: counted as failures) and the floor compliance (share of those pairs met), each with its 95 %
+#: bootstrap interval over seeds (NaN with one seed); ``usd_per_1k`` and ``accuracy`` are means over
+#: the same pairs; ``session_compliance`` is the share of test sessions meeting their floor (NaN
+#: when sessions were not run).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "router", "family", "kind", "calibration_confidence", "n_seeds", "floor_compliance", "floor_compliance_ci_low",
+    "floor_compliance_ci_high", "normalized_cost", "normalized_cost_ci_low", "normalized_cost_ci_high", "usd_per_1k", "accuracy",
+    "session_compliance",
+)
 #: Columns of :attr:`EvalResult.dynamic`.
 DYNAMIC_COLUMNS: tuple[str, ...] = (
     "seed", "router", "scenario", "window", "start", "stop", "tau_mean", "accuracy", "usd_per_1k", "mean_mu", "met",
@@ -77,6 +88,8 @@ class EvalResult:
         session_summary: One row per router: share of sessions meeting their floor and mean cost.
         session_protocol: How the sessions were served (length, feedback delay and rate, τ
             schedule, task drift); empty when not run.
+        summary: One row per router (:data:`SUMMARY_COLUMNS`): the number to cite (normalized
+            cost) and the floor compliance, with bootstrap intervals over seeds.
     """
 
     results: pd.DataFrame
@@ -97,6 +110,7 @@ class EvalResult:
     sessions: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     session_summary: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
     session_protocol: dict[str, Any] = dataclasses.field(default_factory=dict)
+    summary: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=list(SUMMARY_COLUMNS)))
 
     @property
     def router_names(self) -> list[str]:

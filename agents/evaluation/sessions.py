@@ -243,7 +243,7 @@ def session_contenders(seed_contenders: Mapping[str, Any], bench: Benchmark, fit
         if contender.family == "carrot":
             continue  # replaced by the session-sized CARROT above
         if contender.kind == "proteus":
-            streaming.append(proteus_streaming(name, contender.router, bench, fit, protocol, calibrated=contender.family != "proteus_raw",
+            streaming.append(proteus_streaming(name, contender.router, bench, fit, protocol, calibrated=contender.calibrated,
                                                confidence=contender.confidence))
         else:
             batch[name] = contender.route

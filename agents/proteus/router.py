@@ -79,6 +79,9 @@ class ProteusRouter:
         encoder: The benchmark's fitted text encoder, when it has one (to route prompts).
     """
 
+    #: The warning of a target above what validation reached (the evaluation ignores it and reports a missed floor).
+    unreachable_warning = UnreachableTargetWarning
+
     def __init__(self, policy: BasePolicy | Any, head: RoutingHead, calibration: TauCalibration, lambda_state: dict[str, Any],
                  identity: dict[str, Any] | None = None, encoder: Encoder | None = None) -> None:
         if not isinstance(policy, BasePolicy) and isinstance(getattr(policy, "policy", None), BasePolicy):

@@ -89,3 +89,53 @@ def test_the_user_folders_come_from_paths_and_keep_their_old_import(tmp_path, mo
 
 def test_every_benchmark_loader_is_registered():
     assert proteus_env.available_benchmarks() == ["routerbench", "sprout", "synthetic"]
+
+
+#: The one sanctioned way proteus_env reaches the agents package: the lazy (PEP 562) forwarding of
+#: ``evaluate_policy`` in proteus_env/__init__.py (issue 10: ``from proteus_env import evaluate_policy``).
+FORWARDING_EXCEPTION = ("proteus_env", "_FORWARDED", {"evaluate_policy": "agents.evaluation.any_agent"})
+
+
+def _outward_references(tree: ast.AST) -> list[tuple[int, str]]:
+    """Import statements of agents / callbacks, and string constants naming their modules (for importlib)."""
+    found = []
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value] if node.value.split(".")[0] in ("agents", "callbacks") and " " not in node.value else []
+        found += [(node.lineno, n) for n in names if n.split(".")[0] in ("agents", "callbacks")]
+    return found
+
+
+def test_proteus_env_imports_neither_agents_nor_callbacks_but_the_one_named_forwarding():
+    """The dependency direction (DESIGN.md): proteus_env imports neither agents nor callbacks, anywhere.
+
+    The single exception is :data:`FORWARDING_EXCEPTION`: ``proteus_env.__init__`` maps
+    ``evaluate_policy`` to its module in ``_FORWARDED`` and imports it in ``__getattr__`` on first use.
+    """
+    package, variable, mapping = FORWARDING_EXCEPTION
+    offenders = []
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        allowed: set[int] = set()
+        if name == package:
+            for node in tree.body:
+                if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == variable:
+                    assert ast.literal_eval(node.value) == mapping, f"{variable} may forward only {mapping}"
+                    allowed = {n.lineno for n in ast.walk(node.value)}
+        offenders += [f"{name}:{line} {target}" for line, target in _outward_references(tree) if line not in allowed]
+    assert not offenders, offenders
+
+
+def test_import_proteus_env_loads_neither_agents_nor_torch_and_evaluate_policy_stays_torch_free():
+    import subprocess
+    import sys
+
+    code = ("import sys, proteus_env; a = sorted(m for m in ('agents', 'callbacks', 'torch') if m in sys.modules); "
+            "from proteus_env import evaluate_policy; b = 'torch' in sys.modules; print(a, b, evaluate_policy.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[] False agents.evaluation.any_agent"

@@ -349,3 +349,25 @@ def test_calibration_metrics_per_model():
 def test_calibration_inputs_are_validated(scores, probabilities, kwargs, message):
     with pytest.raises(ValueError, match=message):
         M.reliability_curve(scores, probabilities, **kwargs)
+
+
+# ---------------------------------------------------------------------------- the yardstick (issue 10)
+def test_normalized_cost_places_costs_between_oracle_and_best_fixed_and_counts_misses_as_failures():
+    from proteus_env.metrics import normalized_cost
+
+    value = normalized_cost([1.0, 3.0, 2.0, 0.5, 4.0], [True, True, True, False, False], 1.0, 3.0)
+    assert value.tolist() == [0.0, 1.0, 0.5, 1.0, 1.5]  # a miss scores max(1, n): never cheaper than the fallback
+    assert np.isnan(normalized_cost([1.0], [True], 2.0, 2.0)).all()  # no scale
+    with pytest.raises(ValueError, match="floor_met"):
+        normalized_cost([1.0, 2.0], [True], 0.0, 1.0)
+
+
+def test_seed_bootstrap_ci_resamples_whole_seeds():
+    from proteus_env.metrics import seed_bootstrap_ci
+
+    assert all(np.isnan(seed_bootstrap_ci([[0.2, 0.4]])))  # one seed: no interval
+    low, high = seed_bootstrap_ci([[0.0, 0.0], [1.0, 1.0], [0.5, np.nan]], n_boot=500)
+    assert 0.0 <= low < 0.5 < high <= 1.0
+    assert seed_bootstrap_ci([[0.3], [0.3], [0.3]]) == (pytest.approx(0.3), pytest.approx(0.3))
+    with pytest.raises(ValueError, match="n_boot"):
+        seed_bootstrap_ci([[1.0], [0.0]], n_boot=0)

@@ -45,3 +45,8 @@ def artifact_ctx(probe_router, tmp_path_factory) -> gen.ArtifactContext:
 @pytest.fixture(scope="session")
 def cli_ctx(probe_router, tmp_path_factory) -> gen.CliContext:
     return gen.CliContext(probe_router, tmp_path_factory.mktemp("probe_cli"))
+
+
+@pytest.fixture(scope="session")
+def agent_ctx(tmp_path_factory) -> gen.AgentContext:
+    return gen.AgentContext(tmp_path_factory.mktemp("probe_agent"))

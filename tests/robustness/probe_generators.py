@@ -1513,6 +1513,135 @@ def draw(strategy: st.SearchStrategy[Any], n: int) -> list[Any]:
     return drawn
 
 
+# ---------------------------------------------------------------------------- evaluate_policy (issue 10)
+AGENT_ENV = {"benchmark_kwargs": {"n_queries": 2000}, "session_length": 8}
+AGENT_SETTINGS = {"seeds": 1, "n_taus": 2, "predictive": False, "dynamic": False, "sessions": False, "n_boot": 20, "progress": False}
+#: What a generated callable returns per batch of ``n``: a shape (``n`` stands for the batch) and a fill value.
+AGENT_SHAPES = (("n",), ("n", 1), ("n", 2), ("n", 3), (1,), (), ("n", 1, 1))
+AGENT_FILLS = (0.5, 0.0, 1.0, 2, -1, 3.7, 10, float("nan"), float("inf"), -float("inf"), "x", None, True)
+AGENT_ALGOS = ("PPO", "ppo", " PPO ", "SAC", "DQN", "A2C", "TD3", "XYZ", "", 3, None)
+AGENT_SPECS = ("no_such_module_q:act", "os:sep", "math:pi", "json", ":", "a:b:c", "numpy:not_here", "", " : ")
+
+
+class AgentContext:
+    """A tiny PPO zip (trained once) and its environment, for the evaluate_policy probes."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._zip: Path | None = None
+
+    @property
+    def zip(self) -> Path:
+        if self._zip is None:
+            import gymnasium as gym
+            from stable_baselines3 import PPO
+
+            import proteus_env  # noqa: F401
+
+            env = gym.make("Proteus-Synthetic-v0", **AGENT_ENV)
+            model = PPO("MultiInputPolicy", env, n_steps=32, batch_size=32, n_epochs=1, policy_kwargs={"net_arch": [8]}, seed=0)
+            model.learn(32)
+            self._zip = self.workdir / "ppo.zip"
+            model.save(self._zip)
+        return self._zip
+
+
+def agent_specs() -> st.SearchStrategy[dict[str, Any]]:
+    """A callable's output (shape × value × action mode), a zip with an algorithm name, a damaged zip, or a module:function."""
+    callables = st.fixed_dictionaries({"kind": st.just("callable"), "mode": st.sampled_from(["mu", "model"]),
+                                       "shape": st.sampled_from(AGENT_SHAPES), "fill": st.sampled_from(AGENT_FILLS),
+                                       "batched": st.sampled_from([None, True, False])})
+    zips = st.fixed_dictionaries({"kind": st.just("zip"), "algo": st.sampled_from(AGENT_ALGOS)})
+    damaged = st.fixed_dictionaries({"kind": st.just("damaged"), "damage": st.sampled_from(["truncate", "junk", "no_data", "bad_json"])})
+    specs = st.fixed_dictionaries({"kind": st.just("spec"), "spec": st.sampled_from(AGENT_SPECS)})
+    return st.one_of(callables, zips, damaged, specs)
+
+
+def _agent_expectation(spec: dict[str, Any], n_models: int) -> tuple[str, tuple[str, ...]]:
+    kind = spec["kind"]
+    if kind == "zip":
+        ok = isinstance(spec["algo"], str) and spec["algo"].strip().lower() == "ppo"
+        return (VALID if ok else INVALID), ("algorithm", "PPO")
+    if kind in ("damaged", "spec"):
+        return INVALID, ()
+    fill, shape = spec["fill"], spec["shape"]
+    numeric = isinstance(fill, (int, float)) and fill is not None
+    if not numeric or not math.isfinite(float(fill)):
+        return INVALID, ("policy",)
+    batched = spec["batched"]
+    probe_batched = shape and shape[0] == "n"  # what the probe of a batch of 3 concludes
+    as_batched = probe_batched if batched is None else batched
+    if as_batched:
+        good_shape = shape in (("n",), ("n", 1)) if spec["mode"] == "model" else shape in (("n",), ("n", 1))
+    else:
+        good_shape = shape in ((), (1,)) or (shape == ("n",) and batched is False)
+        good_shape = good_shape and shape != ("n",)  # a single observation's answer of batch shape is ambiguous
+    if spec["mode"] == "model":
+        ok = good_shape and float(fill) == int(float(fill)) and 0 <= float(fill) < n_models
+    else:
+        ok = good_shape
+    return (VALID if ok else EITHER if batched is False and shape == ("n",) else INVALID), ("policy",)
+
+
+def run_agent(ctx: AgentContext, spec: dict[str, Any]) -> Outcome:
+    """One evaluate_policy probe (or load_callable for a module:function)."""
+    from agents.evaluation.any_agent import evaluate_policy, load_callable
+
+    expect, names = _agent_expectation(spec, 11)
+    kind = spec["kind"]
+    if kind == "spec":
+        return judge("evaluate_policy", f"spec {spec['spec']!r}", lambda: load_callable(spec["spec"]), expect=INVALID,
+                     names=("--policy",))
+    if kind == "zip":
+        return judge("evaluate_policy", f"zip algo={spec['algo']!r}",
+                     lambda: evaluate_policy(ctx.zip, AGENT_ENV, algo=spec["algo"], **AGENT_SETTINGS), expect=expect,
+                     check=_agent_check("ppo"), names=names)
+    if kind == "damaged":
+        path = ctx.workdir / f"damaged_{spec['damage']}.zip"
+        _damage_zip(ctx.zip, path, spec["damage"])
+        return judge("evaluate_policy", f"damaged zip ({spec['damage']})",
+                     lambda: evaluate_policy(path, AGENT_ENV, algo="PPO", **AGENT_SETTINGS), expect=INVALID)
+
+    def policy(obs: dict[str, np.ndarray]) -> Any:
+        n = next(iter(obs.values())).shape[0] if spec["batched"] is not False and np.ndim(obs["tau"]) > 1 else 1
+        shape = tuple(n if d == "n" else d for d in spec["shape"])
+        return np.full(shape, spec["fill"], dtype=object if not isinstance(spec["fill"], (int, float)) else float).tolist() \
+            if shape else spec["fill"]
+
+    label = f"callable mode={spec['mode']} shape={spec['shape']} fill={spec['fill']!r} batched={spec['batched']}"
+    return judge("evaluate_policy", label,
+                 lambda: evaluate_policy(policy, {**AGENT_ENV, "action_mode": spec["mode"]}, name="probe", batched=spec["batched"],
+                                         **AGENT_SETTINGS), expect=expect, check=_agent_check("probe"), names=names)
+
+
+def _agent_check(name: str) -> Callable[[Any], str | None]:
+    def check(result: Any) -> str | None:
+        summary = result.summary.set_index("router")
+        if name not in summary.index:
+            return f"no summary row for {name!r}"
+        values = summary.loc[name, ["floor_compliance", "usd_per_1k", "normalized_cost"]].to_numpy(dtype=float)
+        return None if np.isfinite(values).all() else f"non-finite summary {values.tolist()}"
+
+    return check
+
+
+def _damage_zip(source: Path, target: Path, damage: str) -> None:
+    import zipfile
+
+    raw = source.read_bytes()
+    if damage == "truncate":
+        target.write_bytes(raw[: len(raw) // 2])
+    elif damage == "junk":
+        target.write_bytes(b"PK\x03\x04 not really a zip")
+    else:
+        with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+            for item in src.namelist():
+                if item == "data" and damage == "no_data":
+                    continue
+                dst.writestr(item, b"{not json" if item == "data" else src.read(item))
+
+
 # ---------------------------------------------------------------------------- the entry points, for the benchmark
 @dataclasses.dataclass(frozen=True)
 class EntryPoint:
@@ -1534,6 +1663,7 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint("router.route_observations", "router", observation_specs, run_observations),
     EntryPoint("artifact", "artifact", artifact_specs, run_artifact),
     EntryPoint("cli", "cli", cli_specs, run_cli),
+    EntryPoint("evaluate_policy", "agent", agent_specs, run_agent),
 )
 
 
@@ -1542,7 +1672,8 @@ def make_contexts(workdir: Path, router_dir: Path | None = None) -> dict[str, An
     workdir = Path(workdir)
     router_dir = router_dir or train_tiny_router(workdir / "router")
     return {"env": EnvContext(), "loader": LoaderContext(workdir / "loader"), "router": RouterContext(router_dir),
-            "artifact": ArtifactContext(router_dir, workdir / "artifacts"), "cli": CliContext(router_dir, workdir / "cli")}
+            "artifact": ArtifactContext(router_dir, workdir / "artifacts"), "cli": CliContext(router_dir, workdir / "cli"),
+            "agent": AgentContext(workdir / "agent")}
 
 
 def scratch_dir(prefix: str = "proteus_probes_") -> Path:
