@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --retries 0 "torch==$(TORCH_VERSION)" --extra-index-url $(TORCH_INDEX)
-	$(BIN)/python -m pip install -e ".[dev,serve,sentence]"
+	$(BIN)/python -m pip install -e ".[dev,serve,sentence,ray]"
 	touch $@
 
 demo: install

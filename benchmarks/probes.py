@@ -35,7 +35,7 @@ import probe_generators as gen  # noqa: E402
 #: Generated inputs per entry point at --scale 1 (the CLI's are subprocesses, a few seconds each).
 COUNTS = {"env.reset": 120, "env.step": 150, "env constructor": 120, "vector env": 120, "loaders": 140, "router.route": 150,
           "router.route_observations": 100, "artifact": 150, "cli": 70,
-          "evaluate_policy": 60}
+          "evaluate_policy": 60, "sweep search space": 200}
 
 
 def collect(entry: gen.EntryPoint, context: object, n: int, *, cli_workers: int = 2) -> list[gen.Outcome]:

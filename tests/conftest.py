@@ -36,3 +36,18 @@ def tiny_routers(tmp_path_factory) -> Path:
     for seed in (0, 1):
         train(config=tiny_train_config(), out_dir=parent / f"seed{seed}", seed=seed, timesteps=256, n_envs=2)
     return parent
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """A local Ray instance (2 CPUs, no dashboard) on 127.0.0.1 for the tests of issue 10, shut down at the end."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'proteus-routing-gym[ray]')")
+    if ray.is_initialized():
+        yield ray
+        return
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning",
+             _node_ip_address="127.0.0.1")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

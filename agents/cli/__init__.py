@@ -1,4 +1,4 @@
-"""The ``proteus`` console script: ``proteus demo | train | route | eval | data``.
+"""The ``proteus`` console script: ``proteus demo | train | sweep | route | eval | data | serve``.
 
 Each subcommand lives in its own module of this package and only parses and prints; the work is
 done by the library (:mod:`agents.proteus`, :mod:`agents.evaluation`, :mod:`proteus_env`).
@@ -31,6 +31,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, N
 SUBCOMMANDS: tuple[tuple[str, str], ...] = (
     ("demo", "agents.cli.demo"),
     ("train", "agents.cli.train"),
+    ("sweep", "agents.cli.sweep"),
     ("route", "agents.cli.route"),
     ("eval", "agents.cli.eval"),
     ("data", "agents.cli.data"),

@@ -72,6 +72,11 @@ def add_subparser(subparsers: argparse._SubParsersAction) -> None:
     sessions.add_argument("--tau-schedule", default="constant", choices=["constant", "step", "drift", "cyclic"],
                           help="τ within a session: constant (every τ of the grid) or a schedule between two targets")
     sessions.add_argument("--task-drift", action="store_true", help="draw each session from a drifting mixture of the tasks")
+    parallel = parser.add_argument_group("Ray (the [ray] extra)")
+    parallel.add_argument("--ray", action="store_true", help="evaluate the seeds in parallel on Ray, one worker per seed / artifact "
+                                                             "(the same tables as without it)")
+    parallel.add_argument("--address", default=None, help="with --ray: a Ray cluster (HOST:PORT of `ray start --head`); default: a "
+                                                          "local instance sized to this machine's cores")
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report directory")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(handler=_run)
@@ -189,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
                         ("--policy-name", args.policy_name), ("--trust-pickle", args.trust_pickle)):
         if value and not args.policy:
             raise ValueError(f"{flag} goes with --policy.")
+    if args.address is not None and not args.ray:
+        raise ValueError("--address goes with --ray.")
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise ValueError(f"--out {args.out} exists and is not a directory: the report needs a directory.")
     confidences = tuple(parse_confidence(c) for c in args.confidence)
@@ -200,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
         dynamic=not args.no_dynamic, stream_length=args.stream_length, window=args.window, n_boot=args.n_boot,
         progress=not args.no_progress, out_dir=args.out, command=_command_line(args), sessions=not args.no_sessions,
         session_length=args.session_length, feedback_delay=args.feedback_delay, feedback_rate=args.feedback_rate,
-        tau_schedule=args.tau_schedule, task_drift=args.task_drift)
+        tau_schedule=args.tau_schedule, task_drift=args.task_drift, ray=args.ray, ray_address=args.address)
     result = _run_policy(args, settings) if args.policy else evaluate(args.router, settings)
     print_tables(result)
     print(f"report: {Path(args.out) / 'report.md'}  ({result.wall_time_s:.0f} s, seeds {result.seeds})")

@@ -32,6 +32,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from agents.evaluation.fanout import score_seeds_on_ray
 from agents.evaluation.policy_zip import load_policy, read_zip
 from agents.evaluation.protocol import Contender, EvalSettings, resolve_seeds, router_contenders, run_protocol, torch_threads
 from agents.evaluation.result import EvalResult, RouteFn
@@ -499,7 +500,8 @@ def evaluate_policy(policy: Any, env: Any = None, settings: EvalSettings | None 
     described = [f"{label} (ProteusRouter, seed {s})" if router else
                  f"{label} ({adapters[s].kind}, seed {s}, λ from {adapters[s].lambda_source}, raw τ)" for s in seeds]
     with torch_threads(settings.torch_threads):
-        return run_protocol(seeds, settings, factory=factory, head_config=head_config, routers=described)
+        return run_protocol(seeds, settings, factory=factory, head_config=head_config, routers=described,
+                            seed_scorer=score_seeds_on_ray if settings.ray else None)
 
 
 def _seeds(per_seed: dict[int, Any] | None, first: Any, router: bool, view: _EnvView, settings: EvalSettings) -> list[int]:

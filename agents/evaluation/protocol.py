@@ -55,12 +55,14 @@ from proteus_env._validation import check_confidence, check_int
 from proteus_env.benchmark import Benchmark
 from proteus_env.loading import cached_benchmark
 from proteus_env.metrics import (
+    COMPLIANCE_STANDARD,
     References,
     TauRecord,
     evaluate_tau,
     feasible_tau_grid,
     fixed_model_outcomes,
     normalized_cost,
+    oracle_floor_cost,
     reference_outcomes,
     seed_bootstrap_ci,
     summarize,
@@ -87,6 +89,8 @@ ContenderFactory = Callable[[int, Benchmark, HeadFit, int], "dict[str, Contender
 #: ``head_config(seed, bench) -> HeadConfig or None``: the routing head to fit for a seed (it may
 #: raise when the data is not what the evaluated routers were trained on).
 HeadConfigFn = Callable[[int, Benchmark], "HeadConfig | None"]
+#: Scores every seed elsewhere (Ray): ``(seeds, settings, factory=, head_config=) -> (scores, τ grid, low, high)``.
+SeedScorer = Callable[..., "tuple[list[SeedScores], list[float], float, float]"]
 
 
 # ---------------------------------------------------------------------------- settings
@@ -126,6 +130,9 @@ class EvalSettings:
         tau_schedule: τ within a session: ``"constant"`` (every τ of the grid) or ``"step"``,
             ``"drift"``, ``"cyclic"`` between two targets.
         task_drift: Draw each session from a drifting mixture of the benchmark's tasks.
+        ray: Evaluate the seeds in parallel on Ray, one actor per seed (``proteus eval --ray``;
+            :mod:`agents.evaluation.fanout`); the result is the sequential one.
+        ray_address: The Ray cluster for ``ray`` (default: a local instance sized to the cores).
 
     Raises:
         ValueError: Naming the first bad option.
@@ -153,6 +160,8 @@ class EvalSettings:
     feedback_rate: float = 1.0
     tau_schedule: str = "constant"
     task_drift: bool = False
+    ray: bool = False
+    ray_address: str | None = None
 
     def __post_init__(self) -> None:
         protocol = SessionProtocol(self.session_length, self.feedback_delay, self.feedback_rate, self.tau_schedule, self.task_drift)
@@ -422,8 +431,15 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 # ---------------------------------------------------------------------------- the protocol
 def run_protocol(seed_list: Sequence[int], settings: EvalSettings, *, factory: ContenderFactory | None = None,
-                 head_config: HeadConfigFn | None = None, routers: Sequence[str] = ()) -> EvalResult:
+                 head_config: HeadConfigFn | None = None, routers: Sequence[str] = (),
+                 seed_scorer: SeedScorer | None = None) -> EvalResult:
     """Evaluate the baselines, and the contenders of ``factory``, on the test split of every seed.
+
+    Each seed is prepared (:func:`_prepare_seed`: data, head, contenders), the τ grid is drawn
+    over every seed's achievable range (:func:`tau_grid`), and each seed is scored on it
+    (:func:`score_seed`); :func:`assemble_result` merges the seeds. With ``settings.ray`` the
+    caller passes ``seed_scorer`` (:func:`agents.evaluation.fanout.score_seeds_on_ray`, which
+    imports this module), and the seeds run in parallel on Ray through the same three functions.
 
     Args:
         seed_list: The split seeds (see :func:`resolve_seeds`).
@@ -431,11 +447,56 @@ def run_protocol(seed_list: Sequence[int], settings: EvalSettings, *, factory: C
         factory: The evaluated routers per seed (``None``: the baselines only).
         head_config: The routing head config per seed (``None``: the default head).
         routers: What the evaluated routers are, as recorded in :attr:`EvalResult.routers`.
+        seed_scorer: Scores the seeds elsewhere (required with ``settings.ray``).
 
     Returns:
         The :class:`~agents.evaluation.result.EvalResult`; written to ``settings.out_dir`` if set.
+
+    Raises:
+        ValueError: If ``settings.ray`` is set without a ``seed_scorer``.
     """
     start = time.perf_counter()
+    if settings.ray:
+        if seed_scorer is None:
+            raise ValueError("settings.ray needs a seed_scorer (agents.evaluation.fanout.score_seeds_on_ray); "
+                             "evaluate() and evaluate_policy() pass it.")
+        scored, tau_values, low, high = seed_scorer(seed_list, settings, factory=factory, head_config=head_config)
+    else:
+        scored, tau_values, low, high = _score_seeds(seed_list, settings, factory, head_config)
+    return assemble_result(scored, tau_values, low, high, settings, routers=routers, start=start)
+
+
+@dataclasses.dataclass
+class SeedScores:
+    """Everything one seed contributes to an :class:`EvalResult` (plain data: ``proteus eval --ray`` ships it between processes)."""
+
+    seed: int
+    low: float
+    high: float
+    n_test: int
+    n_queries: int
+    n_models: int
+    references: References
+    fixed: pd.DataFrame
+    calibration: pd.DataFrame
+    rows: list[dict[str, Any]]
+    summaries: list[dict[str, Any]]
+    windows: list[dict[str, Any]]
+    sessions: list[dict[str, Any]]
+
+
+def tau_grid(ranges: Sequence[tuple[float, float]], settings: EvalSettings) -> tuple[list[float], float, float]:
+    """The evaluated τ grid and the range achievable in every seed, from each seed's ``(low, high)``."""
+    low = max(r[0] for r in ranges)
+    high = min(r[1] for r in ranges)
+    high = max(high, low)
+    grid = feasible_tau_grid(low, high, int(settings.n_taus), taus=settings.taus)
+    return [float(t) for t in grid.taus], low, high
+
+
+def _score_seeds(seed_list: Sequence[int], settings: EvalSettings, factory: ContenderFactory | None,
+                 head_config: HeadConfigFn | None) -> tuple[list[SeedScores], list[float], float, float]:
+    """Prepare every seed, draw the grid, score every seed: the sequential path."""
     bar = tqdm(total=len(seed_list), desc="proteus eval", unit="step", disable=not settings.progress, leave=False)
     prepared: list[_Seed] = []
     try:
@@ -443,99 +504,116 @@ def run_protocol(seed_list: Sequence[int], settings: EvalSettings, *, factory: C
             bar.set_postfix_str(f"seed {seed}: data, head, baselines")
             prepared.append(_prepare_seed(seed, settings, factory, head_config))
             bar.update()
-    except BaseException:
-        bar.close()  # a bad data file: clear the bar, so that the error starts its own line
-        raise
-    low = max(p.low for p in prepared)
-    high = min(p.high for p in prepared)
-    high = max(high, low)
-    grid = feasible_tau_grid(low, high, int(settings.n_taus), taus=settings.taus)
-    tau_values = [float(t) for t in grid.taus]
+        tau_values, low, high = tau_grid([(p.low, p.high) for p in prepared], settings)
+        bar.total = len(seed_list) + sum(len(p.contenders) for p in prepared) + (len(seed_list) if settings.dynamic else 0)
+        bar.refresh()
 
-    n_contenders = sum(len(p.contenders) for p in prepared)
-    bar.total = len(seed_list) + n_contenders + (len(seed_list) if settings.dynamic else 0)
-    bar.refresh()
+        def tick(label: str) -> None:
+            bar.set_postfix_str(label)
+            bar.update()
+
+        scored = [score_seed(p, tau_values, low, high, settings, tick=tick) for p in prepared]
+    finally:
+        bar.close()  # a bad data file: clear the bar, so that the error starts its own line
+    return scored, tau_values, low, high
+
+
+def score_seed(p: _Seed, tau_values: Sequence[float], low: float, high: float, settings: EvalSettings, *,
+               tick: Callable[[str], None] | None = None) -> SeedScores:
+    """Score one prepared seed on the τ grid: per-τ records, the dynamic scenarios and the sessions.
+
+    Args:
+        p: The prepared seed.
+        tau_values: The τ grid (:func:`tau_grid`).
+        low: Lower end of the range achievable in every seed.
+        high: Upper end of it.
+        settings: The options.
+        tick: Called after each contender (and the dynamic scenarios) with a progress label.
+    """
+    tick = tick or (lambda label: None)
+    scores, costs = p.bench.scores[p.test], p.bench.costs[p.test]
     rows: list[dict[str, Any]] = []
     summaries: list[dict[str, Any]] = []
-    for p in prepared:
-        scores, costs = p.bench.scores[p.test], p.bench.costs[p.test]
-        per_router: dict[str, list[TauRecord]] = {}
-        for contender in p.contenders.values():
-            bar.set_postfix_str(f"seed {p.seed}: {contender.name}")
-            records = []
-            fixed_choice = None if contender.tau_dependent else contender.route(p.test, tau_values[0])
-            for tau in tau_values:
-                choice, mu = fixed_choice if fixed_choice is not None else contender.route(p.test, tau)
-                feasible = bool(p.low - 1e-12 <= tau <= p.high + 1e-12)
-                record = evaluate_tau(scores, costs, choice, tau, mu=mu, feasible=feasible, n_boot=int(settings.n_boot), seed=p.seed)
-                records.append(record)
-                rows.append({"router": contender.name, "family": contender.family, "kind": contender.kind,
-                             "calibration_confidence": contender.confidence_label, "seed": p.seed, **record.as_dict()})
-            per_router[contender.name] = records
-            bar.update()
-        others = [r.usd_per_1k for n, recs in per_router.items() if p.contenders[n].family != "oracle" for r in recs]
-        cost_range = (float(min(others)), float(max(others)))
-        for router_name, records in per_router.items():
-            summaries.append({"router": router_name, "seed": p.seed, **summarize(records, p.references, cost_range=cost_range)})
+    per_router: dict[str, list[TauRecord]] = {}
+    # the yardstick's lower reference: the least any router could pay for each floor, in hindsight
+    floor_usd = {tau: oracle_floor_cost(scores, costs, tau) for tau in tau_values}
+    for contender in p.contenders.values():
+        records = []
+        fixed_choice = None if contender.tau_dependent else contender.route(p.test, tau_values[0])
+        for tau in tau_values:
+            choice, mu = fixed_choice if fixed_choice is not None else contender.route(p.test, tau)
+            feasible = bool(p.low - 1e-12 <= tau <= p.high + 1e-12)
+            record = evaluate_tau(scores, costs, choice, tau, mu=mu, feasible=feasible, n_boot=int(settings.n_boot), seed=p.seed)
+            records.append(record)
+            rows.append({"router": contender.name, "family": contender.family, "kind": contender.kind,
+                         "calibration_confidence": contender.confidence_label, "seed": p.seed, **record.as_dict(),
+                         "floor_usd_per_1k": floor_usd[tau]})
+        per_router[contender.name] = records
+        tick(f"seed {p.seed}: {contender.name}")
+    others = [r.usd_per_1k for n, recs in per_router.items() if p.contenders[n].family != "oracle" for r in recs]
+    cost_range = (float(min(others)), float(max(others)))
+    for router_name, records in per_router.items():
+        summaries.append({"router": router_name, "seed": p.seed, **summarize(records, p.references, cost_range=cost_range)})
 
-    results = pd.DataFrame(rows)
-    results["normalized_cost"] = _normalized_costs(results, prepared)
-    results = results[[*RESULT_COLUMNS, *[c for c in results.columns if c not in RESULT_COLUMNS]]]
-    aggregates = _aggregate(results, pd.DataFrame(summaries))
-
-    schedules: dict[str, np.ndarray] = {}
     windows: list[dict[str, Any]] = []
     if settings.dynamic:
         tau_low, tau_high = _dynamic_targets(low, high)
+        chosen = {n: c.route for n, c in p.contenders.items() if c.family in DYNAMIC_FAMILIES}
+        if chosen:
+            for row in run_scenarios(chosen, p.test, p.bench.scores, p.bench.costs, tau_low, tau_high, seed=p.seed,
+                                     length=int(settings.stream_length), window=int(settings.window)):
+                windows.append({"seed": p.seed, **row})
+        tick(f"seed {p.seed}: dynamic targets")
+    sessions: list[dict[str, Any]] = []
+    if settings.sessions:  # per-session compliance under realized feedback (issue 12)
+        protocol = SessionProtocol(settings.session_length, settings.feedback_delay, settings.feedback_rate, settings.tau_schedule,
+                                   settings.task_drift)
+        fit = next(iter(p.contenders.values())).router.fit  # every baseline router holds the seed's head fit
+        streaming, batch = session_contenders(p.contenders, p.bench, fit, settings.confidences, protocol)
+        sessions = run_sessions(p.seed, p.bench, fit, p.test, list(tau_values), low, high, protocol, streaming=streaming, batch=batch)
+    return SeedScores(seed=p.seed, low=p.low, high=p.high, n_test=int(p.test.size), n_queries=int(p.bench.n_queries),
+                      n_models=int(p.bench.n_models), references=p.references, fixed=p.fixed, calibration=p.calibration, rows=rows,
+                      summaries=summaries, windows=windows, sessions=sessions)
+
+
+def assemble_result(scored: Sequence[SeedScores], tau_values: Sequence[float], low: float, high: float, settings: EvalSettings, *,
+                    routers: Sequence[str] = (), start: float | None = None) -> EvalResult:
+    """Merge the seeds' scores (in seed order as given) into the :class:`EvalResult`; write it to ``settings.out_dir`` if set."""
+    start = time.perf_counter() if start is None else start
+    results = pd.DataFrame([row for s in scored for row in s.rows])
+    results["normalized_cost"] = _normalized_costs(results, scored)
+    results = results[[*RESULT_COLUMNS, *[c for c in results.columns if c not in RESULT_COLUMNS]]]
+    aggregates = _aggregate(results, pd.DataFrame([row for s in scored for row in s.summaries]))
+    schedules: dict[str, np.ndarray] = {}
+    if settings.dynamic:
+        tau_low, tau_high = _dynamic_targets(low, high)
         schedules = make_schedules(tau_low, tau_high, int(settings.stream_length))
-        for p in prepared:
-            bar.set_postfix_str(f"seed {p.seed}: dynamic targets")
-            chosen = {n: c.route for n, c in p.contenders.items() if c.family in DYNAMIC_FAMILIES}
-            if chosen:
-                for row in run_scenarios(chosen, p.test, p.bench.scores, p.bench.costs, tau_low, tau_high, seed=p.seed,
-                                         length=int(settings.stream_length), window=int(settings.window)):
-                    windows.append({"seed": p.seed, **row})
-            bar.update()
-    bar.close()
-    dynamic_frame = pd.DataFrame(windows, columns=list(DYNAMIC_COLUMNS))
-    ranges = pd.DataFrame([{"seed": p.seed, "low": p.low, "high": p.high, "n_test": int(p.test.size),
-                            "oracle_accuracy": p.references.oracle[0], "oracle_usd_per_1k": p.references.oracle[1],
-                            "best_fixed_accuracy": p.references.best_fixed[0],
-                            "best_fixed_usd_per_1k": p.references.best_fixed[1]} for p in prepared])
+    dynamic_frame = pd.DataFrame([row for s in scored for row in s.windows], columns=list(DYNAMIC_COLUMNS))
+    ranges = pd.DataFrame([{"seed": s.seed, "low": s.low, "high": s.high, "n_test": s.n_test,
+                            "oracle_accuracy": s.references.oracle[0], "oracle_usd_per_1k": s.references.oracle[1],
+                            "best_fixed_accuracy": s.references.best_fixed[0],
+                            "best_fixed_usd_per_1k": s.references.best_fixed[1]} for s in scored])
     result = EvalResult(
         results=results, aggregates=aggregates, dynamic=dynamic_frame, dynamic_summary=_dynamic_summary(dynamic_frame),
-        fixed_models=pd.concat([p.fixed for p in prepared], ignore_index=True), ranges=ranges, taus=np.asarray(tau_values),
-        seeds=seed_list, confidences=tuple(settings.confidences),
+        fixed_models=pd.concat([s.fixed for s in scored], ignore_index=True), ranges=ranges, taus=np.asarray(tau_values),
+        seeds=[s.seed for s in scored], confidences=tuple(settings.confidences),
         benchmark={"name": settings.benchmark, "data_path": settings.data_path, "benchmark_kwargs": settings.benchmark_kwargs or {},
-                   "n_queries": int(prepared[0].bench.n_queries), "n_models": int(prepared[0].bench.n_models)},
+                   "n_queries": scored[0].n_queries, "n_models": scored[0].n_models},
         routers=list(routers), schedules=schedules, command=settings.command,
-        calibration=pd.concat([p.calibration for p in prepared], ignore_index=True),
+        calibration=pd.concat([s.calibration for s in scored], ignore_index=True),
     )
-    if settings.sessions:  # per-session compliance under realized feedback (issue 12)
+    if settings.sessions:
         result.session_protocol = {"length": settings.session_length, "feedback_delay": settings.feedback_delay,
                                    "feedback_rate": settings.feedback_rate, "tau_schedule": settings.tau_schedule,
                                    "task_drift": settings.task_drift}
-        result.sessions, result.session_summary = _session_compliance(prepared, tau_values, low, high, settings)
+        frame = pd.DataFrame([row for s in scored for row in s.sessions], columns=list(SESSION_COLUMNS))
+        result.sessions, result.session_summary = frame, summarize_sessions(frame)
     result.summary = summary_frame(result.results, result.aggregates, result.session_summary, n_boot=int(settings.n_boot))
     result.wall_time_s = time.perf_counter() - start
     if settings.out_dir is not None:
         write_figures(result, settings.out_dir)
         write_report(result, settings.out_dir)
     return result
-
-
-def _session_compliance(prepared: list[_Seed], taus: list[float], low: float, high: float,
-                        settings: EvalSettings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-session records and summary of every contender on every seed's test sessions."""
-    protocol = SessionProtocol(settings.session_length, settings.feedback_delay, settings.feedback_rate, settings.tau_schedule,
-                               settings.task_drift)
-    records: list[dict[str, Any]] = []
-    for p in prepared:
-        fit = next(iter(p.contenders.values())).router.fit  # every baseline router holds the seed's head fit
-        streaming, batch = session_contenders(p.contenders, p.bench, fit, settings.confidences, protocol)
-        records += run_sessions(p.seed, p.bench, fit, p.test, taus, low, high, protocol, streaming=streaming, batch=batch)
-    frame = pd.DataFrame(records, columns=list(SESSION_COLUMNS))
-    return frame, summarize_sessions(frame)
 
 
 def _dynamic_targets(low: float, high: float) -> tuple[float, float]:
@@ -590,13 +668,15 @@ def _dynamic_summary(windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(DYNAMIC_SUMMARY_COLUMNS))
 
 
-def _normalized_costs(results: pd.DataFrame, prepared: list[_Seed]) -> np.ndarray:
+def _normalized_costs(results: pd.DataFrame, scored: Sequence[SeedScores]) -> np.ndarray:
     """The yardstick's normalized cost of every row of the per-τ table (NaN for infeasible τ)."""
-    references = {p.seed: p.references for p in prepared}
-    oracle = results["seed"].map(lambda s: references[s].oracle[1]).to_numpy(dtype=np.float64)
-    best = results["seed"].map(lambda s: references[s].best_fixed[1]).to_numpy(dtype=np.float64)
-    value = normalized_cost(results["usd_per_1k"].to_numpy(dtype=np.float64), results["floor_met"].to_numpy(dtype=bool), oracle, best)
-    return np.where(results["feasible"].to_numpy(dtype=bool), value, np.nan)
+    references = {s.seed: s.references for s in scored}
+    best_usd = results["seed"].map(lambda s: references[s].best_fixed[1]).to_numpy(dtype=np.float64)
+    floor = results["floor_usd_per_1k"].to_numpy(dtype=np.float64)
+    feasible = results["feasible"].to_numpy(dtype=bool) & np.isfinite(floor)
+    value = normalized_cost(results["usd_per_1k"].to_numpy(dtype=np.float64), results["floor_met"].to_numpy(dtype=bool),
+                            np.where(feasible, floor, 0.0), best_usd)
+    return np.where(feasible, value, np.nan)
 
 
 def summary_frame(results: pd.DataFrame, aggregates: pd.DataFrame, session_summary: pd.DataFrame | None = None, *,
@@ -628,10 +708,14 @@ def summary_frame(results: pd.DataFrame, aggregates: pd.DataFrame, session_summa
             "router": router, "family": first["family"], "kind": first["kind"], "calibration_confidence": first["calibration_confidence"],
             "n_seeds": int(part["seed"].nunique()), "floor_compliance": float(pooled.get(router, math.nan)),
             "floor_compliance_ci_low": compliance_ci[0], "floor_compliance_ci_high": compliance_ci[1],
+            "meets_standard": bool(pooled.get(router, math.nan) >= COMPLIANCE_STANDARD),
             "normalized_cost": float(values.mean()) if values.size else math.nan,
             "normalized_cost_ci_low": cost_ci[0], "normalized_cost_ci_high": cost_ci[1],
             "usd_per_1k": float(feasible["usd_per_1k"].mean()) if len(feasible) else math.nan,
             "accuracy": float(feasible["accuracy"].mean()) if len(feasible) else math.nan,
             "session_compliance": float(sessions.get(router, math.nan)),
         })
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    frame = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    # Compliant routers first, by normalized cost; then the rest, by compliance (the module docstring of proteus_env.metrics).
+    order = frame.assign(_rank=np.where(frame["meets_standard"], frame["normalized_cost"], 10.0 - frame["floor_compliance"].fillna(0.0)))
+    return frame.loc[order.sort_values(["meets_standard", "_rank"], ascending=[False, True], kind="stable").index].reset_index(drop=True)

@@ -43,8 +43,8 @@ RESULT_COLUMNS: tuple[str, ...] = (
 #: when sessions were not run).
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "router", "family", "kind", "calibration_confidence", "n_seeds", "floor_compliance", "floor_compliance_ci_low",
-    "floor_compliance_ci_high", "normalized_cost", "normalized_cost_ci_low", "normalized_cost_ci_high", "usd_per_1k", "accuracy",
-    "session_compliance",
+    "floor_compliance_ci_high", "meets_standard", "normalized_cost", "normalized_cost_ci_low", "normalized_cost_ci_high", "usd_per_1k",
+    "accuracy", "session_compliance",
 )
 #: Columns of :attr:`EvalResult.dynamic`.
 DYNAMIC_COLUMNS: tuple[str, ...] = (

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.evaluation.contenders import Contender, RouterArtifact, find_artifacts, proteus_contenders
+from agents.evaluation.fanout import score_seeds_on_ray
 from agents.evaluation.protocol import EvalSettings, load_seed_benchmark, resolve_seeds, run_protocol, torch_threads
 from agents.evaluation.result import EvalResult
 from proteus_env.benchmark import Benchmark
@@ -101,7 +102,7 @@ def _evaluate(routers: Any, settings: EvalSettings) -> EvalResult:
         return proteus_contenders(artifact, bench, fit, settings.confidences, seed=seed, deploy_queries=served)
 
     return run_protocol(seed_list, settings, factory=factory if artifacts else None, head_config=head_config,
-                        routers=[str(a.path) for a in artifacts or []])
+                        routers=[str(a.path) for a in artifacts or []], seed_scorer=score_seeds_on_ray if settings.ray else None)
 
 
 def _resolve_benchmark(artifacts: list[RouterArtifact] | None, settings: EvalSettings) -> EvalSettings:

@@ -49,6 +49,7 @@ from agents.proteus.collapse import CollapsedPolicyWarning, collapse_record, des
 from agents.proteus.config import DEFAULT_ENV_ID, TrainConfig, apply_override, load_config, load_train_config
 from agents.proteus.policies import BetaActorCriticPolicy
 from callbacks.lagrangian import LagrangianDualCallback
+from callbacks.validation_hook import ValidationHook, ValidationHookCallback
 from proteus_env.benchmark import Benchmark, parse_model_names
 from proteus_env.encoders import Encoder, encoder_from_settings
 from proteus_env.env import ProteusRoutingEnv
@@ -100,6 +101,7 @@ def train(
     progress_bar: bool = False,
     verbose: int = 0,
     overwrite: bool = False,
+    on_validation: ValidationHook | None = None,
 ) -> TrainResult:
     """Train the PROTEUS agent and write the artifact directory (replacing an artifact already there).
 
@@ -125,6 +127,10 @@ def train(
         verbose: SB3 verbosity.
         overwrite: Replace whatever ``out_dir`` holds. Without it, a non-empty ``out_dir`` must be
             an artifact of the same data and split (it is then replaced, its checkpoints kept).
+        on_validation: ``hook(timesteps, validation)``, called after every dual update with the
+            dual callback's ``last_validation`` (per-bin ``tau``, ``accuracy``, ``usd_per_1k``, ...;
+            :class:`~callbacks.validation_hook.ValidationHookCallback`); ``proteus sweep`` reports
+            to Ray Tune with it.
 
     While it runs, ``out_dir`` is locked (``<out_dir>.lock``): a second run pointed at it stops at
     once with an error naming the holder. Ctrl-C writes a checkpoint that ``resume`` verifies and
@@ -156,12 +162,13 @@ def train(
         raise NotADirectoryError(f"Artifact path {out_dir} exists and is not a directory.")
     with output_lock(out_dir):
         return _train_locked(env_id, cfg, env_kwargs, out_dir=out_dir, seed=seed, timesteps=timesteps, n_envs=n_envs, vec_env=vec_env,
-                             tensorboard=tensorboard, resume=resume, progress_bar=progress_bar, verbose=verbose, overwrite=overwrite)
+                             tensorboard=tensorboard, resume=resume, progress_bar=progress_bar, verbose=verbose, overwrite=overwrite,
+                             on_validation=on_validation)
 
 
 def _train_locked(env_id: str, cfg: TrainConfig, env_kwargs: dict[str, Any], *, out_dir: Path, seed: int, timesteps: int, n_envs: int,
                   vec_env: str, tensorboard: str | Path | None, resume: str | Path | None, progress_bar: bool, verbose: int,
-                  overwrite: bool) -> TrainResult:
+                  overwrite: bool, on_validation: ValidationHook | None = None) -> TrainResult:
     """The body of :func:`train`, run while ``out_dir`` is locked."""
     registered = registered_kwargs(env_id)
     val_env = ProteusRoutingEnv(**{**registered, **env_kwargs, "split": "val"})
@@ -197,6 +204,9 @@ def _train_locked(env_id: str, cfg: TrainConfig, env_kwargs: dict[str, Any], *, 
                     tensorboard_log=str(tensorboard) if tensorboard else None, **ppo_kwargs)
     setattr(model, DATA_IDENTITY_ATTRIBUTE, identity)  # saved in the zip; checked on resume
     callbacks: list[BaseCallback] = [dual]
+    reporter = ValidationHookCallback(dual, on_validation) if on_validation is not None else None
+    if reporter is not None:
+        callbacks.append(reporter)  # after the dual: it reports the pass the dual just made
     if cfg.checkpoint_every > 0:
         callbacks.append(ChecksummedCheckpointCallback(max(1, cfg.checkpoint_every // n_envs), out_dir / CHECKPOINTS_DIR, data_identity))
 
@@ -214,6 +224,8 @@ def _train_locked(env_id: str, cfg: TrainConfig, env_kwargs: dict[str, Any], *, 
     wall = time.perf_counter() - start
     if not dual.last_validation:  # a budget shorter than one rollout: measure once anyway
         dual.update()
+    if reporter is not None:
+        reporter.report_if_new()
 
     calibration = fit_tau_calibration(model, val_env, n_points=cfg.calibration_points)
     resolved = {**cfg.to_dict(), "env_id": env_id, "seed": seed, "n_timesteps": timesteps, "n_envs": n_envs, "vec_env": vec_env,

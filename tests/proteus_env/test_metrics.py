@@ -352,6 +352,33 @@ def test_calibration_inputs_are_validated(scores, probabilities, kwargs, message
 
 
 # ---------------------------------------------------------------------------- the yardstick (issue 10)
+def test_oracle_floor_cost_is_the_exact_linear_relaxation_and_a_lower_bound_of_every_router():
+    from scipy.optimize import linprog
+
+    from proteus_env.metrics import oracle_floor_cost
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n, k = int(rng.integers(2, 25)), int(rng.integers(1, 5))
+        scores = rng.integers(0, 2, (n, k)).astype(float) if trial % 2 else rng.uniform(0, 1, (n, k))
+        costs = rng.uniform(0, 1e-3, (n, k))
+        tau = float(rng.uniform(0, 1))
+        got = oracle_floor_cost(scores, costs, tau)
+        one_per_query = np.kron(np.eye(n), np.ones(k))  # each query's shares sum to 1
+        lp = linprog(costs.ravel() / n * 1000, A_ub=-scores.ravel()[None] / n, b_ub=[-tau], A_eq=one_per_query, b_eq=np.ones(n),
+                     bounds=(0, 1))
+        if lp.status == 2:  # infeasible: τ above the oracle's accuracy
+            assert np.isnan(got)
+            continue
+        assert got == pytest.approx(lp.fun, rel=1e-9, abs=1e-12)
+        for _ in range(20):  # any routing that meets τ pays at least this
+            choice = rng.integers(0, k, n)
+            accuracy, usd = scores[np.arange(n), choice].mean(), 1000 * costs[np.arange(n), choice].mean()
+            if accuracy >= tau:
+                assert usd >= got - 1e-12
+    assert oracle_floor_cost([[1.0, 0.0]], [[2e-3, 1e-3]], 0.0) == pytest.approx(1.0)  # τ = 0: the cheapest choice
+
+
 def test_normalized_cost_places_costs_between_oracle_and_best_fixed_and_counts_misses_as_failures():
     from proteus_env.metrics import normalized_cost
 

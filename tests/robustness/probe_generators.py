@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from hypothesis import strategies as st
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -1248,6 +1249,28 @@ CLI_CASES: tuple[tuple[tuple[str, ...], str, tuple[str, ...]], ...] = (
     (("data", "download", "nope"), INVALID, ("nope",)),
     (("data",), INVALID, ("info", "download", "embed")),
     (("nope",), INVALID, ("nope",)),
+    # sweep (issue 10): every bad input is refused before Ray starts, or at the unreachable address
+    (("sweep", "--out", "{out}", "--grid", "ppo.bogus=[1]"), INVALID, ("ppo.bogus",)),
+    (("sweep", "--out", "{out}", "--grid", "ppo.learning_rate=[]"), INVALID, ("empty search space",)),
+    (("sweep", "--out", "{out}", "--random", "dual.eta=uniform(1, 0)"), INVALID, ("dual.eta",)),
+    (("sweep", "--out", "{out}", "--random", "dual.eta=gauss(0, 1)"), INVALID, ("gauss",)),
+    (("sweep", "--out", "{out}", "--num-samples", "0"), INVALID, ("num-samples",)),
+    (("sweep", "--out", "{out}", "--benchmark", "nope"), INVALID, ("nope",)),
+    (("sweep", "--out", "{out}", "--seeds", "-1"), INVALID, ("--seeds",)),
+    (("sweep", "--out", "{out}", "--address", "127.0.0.1:9"), INVALID, ("127.0.0.1:9",)),
+    (("sweep", "--out", "{out}", "--address", "host:port"), INVALID, ("host:port",)),
+    (("sweep", "--out", "{out}", "--address", "127.0.0.1:9", "--num-cpus", "2"), INVALID, ("--num-cpus", "127.0.0.1:9")),
+    (("sweep", "--resume", "--out", "{out}"), INVALID, ("sweep",)),
+    (("sweep", "--resume", "--out", "{out}", "--grid", "dual.eta=[0.1]"), INVALID, ("--grid",)),
+    (("sweep", "--out", "{dir}/afile", "--timesteps", "64"), INVALID, ("afile",)),
+    (("sweep", "--out", "{out}", "--timesteps", "0"), INVALID, ("timesteps",)),
+    (("sweep", "--out", "{out}", "--cpus-per-trial", "0"), INVALID, ("cpus-per-trial",)),
+    (("sweep", "--out", "{out}", "--config", "/nonexistent.yaml"), INVALID, ("/nonexistent.yaml",)),
+    (("sweep", "--out", "{out}", "--data", "{data}"), INVALID, ("--data",)),
+    (("sweep", "--grid", "dual.eta=[0.1]"), INVALID, ("--out",)),
+    # eval --ray (issue 10)
+    (("eval", "--baselines-only", "--out", "{out}", "--address", "127.0.0.1:9"), INVALID, ("--address",)),
+    (("eval", "--baselines-only", "--out", "{out}", "--ray", "--address", "127.0.0.1:9", "--no-progress"), INVALID, ("127.0.0.1:9",)),
 )
 
 #: Values for the generated CLI numbers (``--tau``, ``--confidence``, ``--taus``).
@@ -1339,7 +1362,7 @@ def run_cli(ctx: CliContext, spec: dict[str, Any], *, timeout: float = CLI_TIMEO
     filled = ctx.fill(argv)
     env = {**os.environ, "PROTEUS_HOME": str(ctx.home), "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     label = "proteus " + " ".join(argv)
-    entry = f"cli {argv[0]}" if argv[0] in ("demo", "train", "route", "eval", "data") else "cli (no command)"
+    entry = f"cli {argv[0]}" if argv[0] in ("demo", "train", "sweep", "route", "eval", "data") else "cli (no command)"
     try:
         if in_process:
             done = _run_in_process(filled, ctx)
@@ -1643,6 +1666,63 @@ def _damage_zip(source: Path, target: Path, damage: str) -> None:
 
 
 # ---------------------------------------------------------------------------- the entry points, for the benchmark
+# ---------------------------------------------------------------------------- the sweep's search space (issue 10; no Ray needed)
+#: (key, values as typed after ``--grid KEY=``, valid?)
+SWEEP_GRID = (
+    ("ppo.learning_rate", "[0.001, 0.0003]", True), ("ppo.learning_rate", "[]", False), ("ppo.learning_rate", "[abc]", False),
+    ("ppo.learning_rate", "[unclosed", False), ("ppo.n_steps", "[64, 128]", True), ("ppo.n_steps", "[1.5]", False),
+    ("policy_kwargs.activation_fn", "[relu, tanh]", True), ("policy_kwargs.activation_fn", "[nope]", False),
+    ("ppo.learnin_rate", "[0.1]", False), ("", "[1]", False), ("ppo..x", "[1]", False), ("dual.eta", "0.2", True),
+    ("env_kwargs.session_length", "[16, 32]", True), ("dual", "[1]", False),
+)
+#: (key, distribution as typed after ``--random KEY=``, valid?)
+SWEEP_RANDOM = (
+    ("dual.eta", "loguniform(0.1, 1)", True), ("dual.eta", "loguniform(0, 1)", False), ("dual.eta", "uniform(1, 0)", False),
+    ("dual.eta", "normal(0, 1)", False), ("dual.eta", "uniform(a, b)", False), ("dual.eta", "uniform(nan, 1)", False),
+    ("dual.eta", "uniform(0.1)", False), ("ppo.n_epochs", "randint(1, 5)", True), ("ppo.n_epochs", "randint(1.5, 5)", False),
+    ("policy_kwargs.activation_fn", "choice([relu, tanh])", True), ("policy_kwargs.activation_fn", "choice([])", False),
+    ("ppo.learning_rate", "uniform", False), ("ppo.bogus", "uniform(0, 1)", False),
+)
+SWEEP_SEEDS = (([0], True), ([0, 1, 2], True), ([], False), ([-1], False), ([0, 0], False))
+SWEEP_BENCHMARKS = ((["synthetic"], True), (["sprout", "Proteus-RouterBench-v0"], True), (["nope"], False), ([], False))
+SWEEP_SAMPLES = ((1, True), (3, True), (0, False), (-2, False))
+
+
+def sweep_space_specs() -> st.SearchStrategy[dict[str, Any]]:
+    """A sweep search space: up to two --grid and one --random options, seeds, benchmarks and a sample count."""
+    return st.fixed_dictionaries({
+        "grid": st.lists(st.integers(0, len(SWEEP_GRID) - 1), max_size=2),
+        "random": st.lists(st.integers(0, len(SWEEP_RANDOM) - 1), max_size=1),
+        "seeds": st.integers(0, len(SWEEP_SEEDS) - 1), "benchmarks": st.integers(0, len(SWEEP_BENCHMARKS) - 1),
+        "samples": st.integers(0, len(SWEEP_SAMPLES) - 1)})
+
+
+def run_sweep_space(ctx: Any, spec: dict[str, Any]) -> Outcome:
+    """Parse and check one search space as ``proteus sweep`` does before starting Ray."""
+    from agents.sweep.space import SearchSpace
+
+    grid = [SWEEP_GRID[i] for i in spec["grid"]]
+    random = [SWEEP_RANDOM[i] for i in spec["random"]]
+    (seeds, seeds_ok), (benchmarks, benchmarks_ok) = SWEEP_SEEDS[spec["seeds"]], SWEEP_BENCHMARKS[spec["benchmarks"]]
+    samples, samples_ok = SWEEP_SAMPLES[spec["samples"]]
+    keys = [key for key, _, _ in grid + random]
+    valid = (all(ok for _, _, ok in grid + random) and seeds_ok and benchmarks_ok and samples_ok and len(set(keys)) == len(keys))
+    options = {"grid": [f"{k}={v}" for k, v, _ in grid], "random": [f"{k}={v}" for k, v, _ in random], "seeds": seeds,
+               "benchmarks": benchmarks, "num_samples": samples}
+    expected = (math.prod(len(yaml.safe_load(v)) if v.startswith("[") else 1 for _, v, _ in grid) * len(seeds) * len(benchmarks) * samples
+                if valid else None)
+
+    def call() -> Any:
+        space = SearchSpace.parse(**options)
+        space.check()
+        return space
+
+    def check(space: Any) -> str | None:
+        return None if space.n_trials == expected else f"{space.n_trials} trials, expected {expected}"
+
+    return judge("sweep search space", _short(options), call, expect=VALID if valid else INVALID, check=check)
+
+
 @dataclasses.dataclass(frozen=True)
 class EntryPoint:
     """A row group of the probes table: a strategy of specs and the runner that judges one."""
@@ -1664,6 +1744,7 @@ ENTRY_POINTS: tuple[EntryPoint, ...] = (
     EntryPoint("artifact", "artifact", artifact_specs, run_artifact),
     EntryPoint("cli", "cli", cli_specs, run_cli),
     EntryPoint("evaluate_policy", "agent", agent_specs, run_agent),
+    EntryPoint("sweep search space", "env", sweep_space_specs, run_sweep_space),
 )
 
 

@@ -67,8 +67,10 @@ def test_mu_one_costs_about_the_best_fixed_model_and_meets_high_floors_mu_zero_i
     high = sorted(one.taus)[-2]  # a high floor below the top of the achievable range (which only routers reach)
     assert _rows(one, "mu_one").query("tau == @high")["floor_met"].all()
     assert not _rows(zero, "mu_zero_single").query("tau >= @high")["floor_met"].any()
-    # the yardstick's ends: the oracle 0 and the best fixed model 1, exactly
-    assert s1.loc["oracle", "normalized_cost"] == pytest.approx(0.0) and s1.loc["best_fixed", "normalized_cost"] == pytest.approx(1.0)
+    # the yardstick: the best fixed model scores exactly 1; the hindsight oracle meets every floor, so it scores
+    # >= 0 (its cost is one for every τ, above the least cost of meeting a low τ)
+    assert s1.loc["best_fixed", "normalized_cost"] == pytest.approx(1.0) and 0.0 <= s1.loc["oracle", "normalized_cost"] < 1.0
+    assert (one.results["normalized_cost"].dropna() >= -1e-12).all()  # no met floor costs less than meeting it in hindsight
     # misses count as failures: a cheap router that misses every high floor is not scored cheap
     assert s0.loc["mu_zero_single", "normalized_cost"] > 0.5
     for column in ("normalized_cost", "floor_compliance"):
@@ -251,3 +253,10 @@ def test_module_function_specs_that_do_not_import_or_are_not_callable(tmp_path, 
                           ("agent_mod", "module:function")]:
         with pytest.raises(ValueError, match=message):
             load_callable(spec)
+
+
+def test_the_dual_state_attribute_is_the_callbacks_own():
+    """any_agent repeats the name to stay torch-free on import; it must stay the callback's."""
+    from callbacks.lagrangian import MODEL_STATE_ATTRIBUTE
+
+    assert DUAL_STATE_ATTRIBUTE == MODEL_STATE_ATTRIBUTE
