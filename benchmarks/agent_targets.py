@@ -117,7 +117,9 @@ def _seed_line(res: dict[str, Any]) -> str:
     f = np.array([r["fixed_mu_usd"] for r in rows])
     unreachable = sum(not r["proteus_reachable"] for r in rows)
     low, high = res["reachable"]
-    return (f"{res['seed']:>4} {res['tau_span']:>5.2f} [{low:.3f}, {high:.3f}] {met['proteus']:>2}/{len(rows)} ({unreachable} unr.) "
+    span = res["tau_span"]
+    span_text = f"{span:>5.2f}" if span is not None and np.isfinite(span) else "  n/a"  # undefined: no achievable span on validation
+    return (f"{res['seed']:>4} {span_text} [{low:.3f}, {high:.3f}] {met['proteus']:>2}/{len(rows)} ({unreachable} unr.) "
             f"{met['carrot']:>2}/{len(rows)} {met['fixed_mu']:>2}/{len(rows)}   {p.sum() / c.sum():>5.3f} {np.max(p / c):>5.2f}   "
             f"{p.sum() / f.sum():>5.3f} {np.max(p / f):>5.2f}   {res['train_wall_s']:>5.0f}")
 
@@ -130,13 +132,15 @@ def report(results: list[dict[str, Any]]) -> dict[str, Any]:
     for res in results:
         print(_seed_line(res))
     rows = [r for res in results for r in res["rows"]]
-    spans = np.array([res["tau_span"] for res in results], dtype=float)
+    spans = np.array([np.nan if res["tau_span"] is None else res["tau_span"] for res in results], dtype=float)
     ratio_c = np.array([sum(r["proteus_usd"] for r in res["rows"]) / sum(r["carrot_usd"] for r in res["rows"]) for res in results])
     ratio_f = np.array([sum(r["proteus_usd"] for r in res["rows"]) / sum(r["fixed_mu_usd"] for r in res["rows"]) for res in results])
     worst_c = np.array([max(r["proteus_usd"] / r["carrot_usd"] for r in res["rows"]) for res in results])
     figures = {
         "seeds": [res["seed"] for res in results],
-        "span_median": float(np.median(spans)), "span_worst": float(np.min(spans)), "seeds_span_ge_0.9": int((spans >= 0.9).sum()),
+        # an undefined span (no achievable range on a tiny validation split) counts as the worst
+        "span_median": float(np.median(np.nan_to_num(spans, nan=0.0))), "span_worst": float(np.min(np.nan_to_num(spans, nan=0.0))),
+        "seeds_span_ge_0.9": int((spans >= 0.9).sum()), "seeds_span_undefined": int(np.isnan(spans).sum()),
         "met_proteus": float(np.mean([r["proteus_acc"] >= r["tau"] for r in rows])),
         "met_carrot": float(np.mean([r["carrot_acc"] >= r["tau"] for r in rows])),
         "met_fixed_mu": float(np.mean([r["fixed_mu_acc"] >= r["tau"] for r in rows])),
