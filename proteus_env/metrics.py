@@ -48,8 +48,6 @@ earlier definitions were worse: one lower reference for every τ (the cheapest-c
 oracle, dearer than meeting a low τ) gave compliant routers negative scores; repairing a miss by
 mixing in the fallback priced a miss by its shortfall, and ranked routers calibrated to τ itself
 (57 % compliance) above every certified one.
-* **floor compliance** — the share of feasible (τ, seed) pairs whose floor was met
-  (``floor_compliance`` of ``proteus eval``, pooled over pairs).
 
 Both are reported with 95 % percentile bootstrap intervals over seeds (:func:`seed_bootstrap_ci`:
 whole seeds are resampled, because the targets of one seed share its split and are not

@@ -24,10 +24,12 @@ The policy's action ``a ∈ [0, 1]`` reaches μ through the head's *action map*
 (:meth:`RoutingHead.mu_from_action`, ``HeadConfig.action_map``): a monotone piecewise-linear map,
 fitted on the train rows' (cross-fitted) predictions, under which the predicted accuracy of the
 routed model rises linearly in ``a`` between two plateaus (``a ≤ 0.1`` routes like μ = 0,
-``a ≥ 0.9`` like the most accurate μ). Without it, the fleet's whole cost–accuracy frontier can sit
-in a narrow band of μ (on the synthetic pair {gpt-4, Yi-34B}, μ ∈ [0.5, 0.75]; below it every
-query goes to the cheap model), where a policy that has drifted outside the band gets no gradient
-from a reward that is flat in μ (issue 14). The map uses no labels beyond the train split's.
+``a ≥ 0.9`` like μ₁ and above, μ₁ the smallest μ reaching the highest predicted accuracy).
+Without it, the fleet's whole cost–accuracy frontier can sit in a narrow band of μ (on the
+synthetic pair {gpt-4, Yi-34B}, μ ∈ [0.5, 0.75]; below it every query goes to the cheap model),
+where a policy that has drifted outside the band gets no gradient from a reward that is flat in μ
+(issue 14). The map uses no labels beyond the train split's. It is fitted at the configured γ; with
+``learn_gamma`` the linearity holds only approximately.
 
 Everything is vectorized over queries; parameters are plain arrays, saved to ``.npz`` + JSON (the
 trees and the MLP are exported from scikit-learn into arrays: loading a head never unpickles).
@@ -272,8 +274,8 @@ class RoutingHead:
         "feature_mean", "feature_scale", "correct_weights", "correct_bias", "platt_a", "platt_c",
         "cost_weights", "cost_bias", "cost_sd", "log_cost_range", "quality_prior", "train_mean_score", "action_mu",
     )
-    #: Arrays a head saved by an earlier version may lack, with the value that reproduces its routing.
-    _OPTIONAL_ARRAYS = {"action_mu": "identity"}
+    #: Arrays a head saved by an earlier version may lack (``action_mu``: the identity reproduces its routing).
+    _OPTIONAL_ARRAYS = frozenset({"action_mu"})
 
     def __post_init__(self) -> None:
         problem = action_map_problem(self.action_mu)
@@ -636,8 +638,9 @@ def fit_action_map(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, *
     the highest predicted accuracy).
 
     Returns:
-        ``(knots,)`` μ values at ``a = linspace(0, 1, knots)``: non-decreasing, from 0 to 1. The
-        identity when the predicted accuracy does not change with μ (one model, or identical ones).
+        ``(knots,)`` μ values at ``a = linspace(0, 1, knots)``: non-decreasing, from 0 to 1.
+        :data:`IDENTITY_ACTION_MAP` (two knots) when the predicted accuracy does not change with μ
+        (one model, or identical ones).
     """
     mu_grid = np.linspace(0.0, 1.0, _ACTION_GRID)
     p_hat = np.asarray(p_hat, dtype=np.float64)
@@ -647,7 +650,7 @@ def fit_action_map(head: RoutingHead, p_hat: np.ndarray, cost_hat: np.ndarray, *
     rise = curve[-1] - curve[0]
     actions = np.linspace(0.0, 1.0, knots)
     if not rise > 1e-9:
-        return actions.copy()
+        return IDENTITY_ACTION_MAP.copy()
     share = (curve - curve[0]) / rise
     start = mu_grid[np.flatnonzero(share <= 1e-12)[-1]]
     end = mu_grid[np.flatnonzero(share >= 1.0 - 1e-12)[0]]

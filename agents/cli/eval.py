@@ -154,7 +154,7 @@ def _assignments(values: list[str], flag: str) -> dict[str, Any]:
 def _policy(args: argparse.Namespace) -> Any:
     """The --policy argument: a zip path (needs --algo) or module:function."""
     spec = args.policy
-    if spec.lower().endswith(".zip") or Path(spec).is_file():
+    if spec.lower().endswith(".zip") or (Path(spec).is_file() and not spec.lower().endswith(".py")):
         if args.algo is None:
             raise ValueError(f"--policy {spec} is a model zip: give the algorithm that trained it (--algo SAC).")
         if not Path(spec).is_file():
@@ -192,7 +192,8 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError("give --router DIR [DIR ...], --policy PATH.zip|MODULE:FUNCTION or --baselines-only.")
     for flag, value in (("--algo", args.algo), ("--env-arg", args.env_arg), ("--lambda", args.lambda_value),
                         ("--policy-name", args.policy_name), ("--trust-pickle", args.trust_pickle)):
-        if value and not args.policy:
+        given = value is not None and value is not False and not (isinstance(value, list) and not value)  # --lambda 0 is given
+        if given and not args.policy:
             raise ValueError(f"{flag} goes with --policy.")
     if args.address is not None and not args.ray:
         raise ValueError("--address goes with --ray.")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import socket
@@ -191,7 +192,10 @@ def _train_locked(env_id: str, cfg: TrainConfig, env_kwargs: dict[str, Any], *, 
     venv = make_training_env(env_id, env_kwargs, n_envs=n_envs, vec_env=vec_env, seed=seed)
     dual = LagrangianDualCallback(val_env=val_env, seed=seed, verbose=verbose, **dataclasses.asdict(cfg.dual))
     ppo_kwargs = dataclasses.asdict(cfg.ppo)
-    identity = {"benchmark": benchmark.name, "fingerprint": benchmark.fingerprint(), "split_seed": int(seed)}
+    head = val_env.head_fit.head
+    # the action map gives the policy's actions their meaning: a checkpoint trained under another map must not continue
+    identity = {"benchmark": benchmark.name, "fingerprint": benchmark.fingerprint(), "split_seed": int(seed),
+                "action_map": head.config.action_map, "action_mu_sha256": hashlib.sha256(head.action_mu.tobytes()).hexdigest()}
     if resume_zip is not None:
         model = PPO.load(resume_zip, env=venv, device=ppo_kwargs["device"], tensorboard_log=str(tensorboard) if tensorboard else None)
         trained_on = getattr(model, DATA_IDENTITY_ATTRIBUTE, None)

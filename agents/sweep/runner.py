@@ -197,11 +197,16 @@ def _fit(ray: Any, spec: SweepSpec, *, restore: bool, verbose: bool, on_trial: C
     if restore:  # Tune keeps the saved RunConfig (no per-trial lines on a resumed sweep)
         tuner = tune.Tuner.restore(str(spec.out_dir / TUNE_DIR), trainable, resume_unfinished=True, resume_errored=True)
     else:
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
         tuner = tune.Tuner(
             trainable,
             param_space=spec.space.to_tune(tune),
+            # constant_grid_search: one random draw per sample, run on every grid point (seeds, benchmarks, grid keys);
+            # by default Tune draws anew for each grid point, and each configuration would be scored on one seed only.
             tune_config=tune.TuneConfig(num_samples=spec.space.num_samples, max_concurrent_trials=spec.max_concurrent,
-                                        reuse_actors=True, trial_dirname_creator=_trial_dirname),
+                                        reuse_actors=True, trial_dirname_creator=_trial_dirname,
+                                        search_alg=BasicVariantGenerator(constant_grid_search=True)),
             run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(spec.out_dir), verbose=2 if verbose else 0,
                                       callbacks=callbacks, failure_config=tune.FailureConfig(max_failures=0)),
         )

@@ -84,6 +84,7 @@ def test_policy_zip_and_module_function_on_the_command_line(dqn_zip, tmp_path, c
     (["--policy", "os:sep"], "not a callable"),
     (["--policy", "{zip}", "--algo", "DQN", "--baselines-only"], "exclude each other"),
     (["--algo", "DQN", "--baselines-only"], "--algo goes with --policy"),
+    (["--lambda", "0", "--baselines-only"], "--lambda goes with --policy"),  # 0 is given, not absent
     (["--policy", "{zip}", "--algo", "DQN", "--env-arg", "oops"], "key=value"),
 ])
 def test_policy_user_errors_exit_2_with_a_clear_message(dqn_zip, tmp_path, capsys, argv, message):

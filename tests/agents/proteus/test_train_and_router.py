@@ -279,6 +279,14 @@ def test_resume_refuses_another_split(artifact, tmp_path):
         train(config=config, out_dir=tmp_path, seed=4, timesteps=64, n_envs=2, resume=out)  # trained on seed 3
 
 
+def test_resume_refuses_another_action_map(artifact, tmp_path):
+    """The action map gives the policy's actions their meaning: a checkpoint trained as action = μ cannot continue under another."""
+    out, _, config = artifact
+    identity = {**config, "env_kwargs": {**config["env_kwargs"], "head_config": {"action_map": "identity"}}}
+    with pytest.raises(ValueError, match="action_map"):
+        train(config=identity, out_dir=tmp_path, seed=3, timesteps=64, n_envs=2, resume=out)
+
+
 def test_unreachable_target_gets_the_most_accurate_input(artifact):
     calibration = ProteusRouter.load(artifact[0]).calibration
     inputs, reachable = calibration.input_for(0.999)

@@ -55,6 +55,17 @@ def test_a_grid_sweep_reports_every_dual_update_writes_the_tables_and_resumes(ra
     pd.testing.assert_frame_equal(pd.read_csv(out / "trials.csv"), trials)
 
 
+def test_a_random_draw_is_scored_on_every_seed(ray_instance, tmp_path):
+    """One random configuration runs on each seed of --seeds (Tune would otherwise draw anew per seed)."""
+    out = tmp_path / "sweep"
+    assert main(_args(out, "--random", "ppo.learning_rate=loguniform(0.0001, 0.01)", "--num-samples", "1", "--seeds", "0", "1")) == 0
+    trials = pd.read_csv(out / "trials.csv")
+    assert len(trials) == 2 and sorted(trials["seed"]) == [0, 1]
+    assert trials["ppo.learning_rate"].nunique() == 1  # the same draw on both seeds
+    configs = pd.read_csv(out / "configs.csv")
+    assert len(configs) == 1 and int(configs["n_trials"].iloc[0]) == 2
+
+
 @pytest.mark.parametrize(("extra", "message"), [
     (["--grid", "ppo.learnin_rate=[0.1]"], "Unknown config key 'ppo.learnin_rate' (did you mean 'ppo.learning_rate'?)"),
     (["--grid", "ppo.learning_rate=[]"], "empty search space"),
