@@ -55,14 +55,19 @@ def make_rllib_env(env_id: str, env_config: Mapping[str, Any] | None = None) -> 
         ``gym.make(env_id, **env_config)``, wrapped in ``FlattenObservation`` unless told not to.
 
     Raises:
-        ValueError: If ``env_id`` is not a PROTEUS id.
+        ValueError: If ``env_id`` is not a PROTEUS id, or ``env_config`` holds a key the environment
+            does not take (naming the keys).
     """
     if env_id not in ENV_IDS:
         raise ValueError(f"Unknown environment id {env_id!r}; the PROTEUS ids are {sorted(ENV_IDS)}.")
     kwargs = dict(env_config or {})
     flatten = bool(kwargs.pop(FLATTEN_KEY, True))
     register_envs()
-    env = gym.make(env_id, **kwargs)
+    try:
+        env = gym.make(env_id, **kwargs)
+    except TypeError as exc:  # an unknown keyword: name it rather than leave a raw TypeError inside an RLlib worker
+        raise ValueError(f"env_config for {env_id} holds a key the environment does not take ({exc}); "
+                         f"keys given: {sorted(kwargs)}.") from None
     return FlattenObservation(env) if flatten else env
 
 

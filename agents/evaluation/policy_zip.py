@@ -261,8 +261,9 @@ def load_policy(path: str | Path, algo: str, observation_space: spaces.Dict, act
         kwargs["use_sde"] = bool(contents.data["use_sde"])
     try:
         policy = policy_class(policy_space, action_space, lambda _: 0.0, **kwargs)
-    except (TypeError, ValueError, AssertionError) as exc:
-        raise ValueError(f"{contents.path}: cannot rebuild {contents.policy_name} from its plain policy_kwargs {kwargs} ({exc}); "
+    except Exception as exc:  # kwargs come from the file: a malformed net_arch raises KeyError, IndexError, ... deep in SB3
+        raise ValueError(f"{contents.path}: cannot rebuild {contents.policy_name} from its plain policy_kwargs {kwargs} "
+                         f"({type(exc).__name__}: {exc}); "
                          f"trust_pickle=True loads it with {algo}.load if you trust the file.") from None
     torch = importlib.import_module("torch")
     with zipfile.ZipFile(contents.path) as archive:

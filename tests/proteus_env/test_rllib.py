@@ -43,6 +43,8 @@ def test_the_rllib_env_is_the_gym_env_with_flat_observations():
     np.testing.assert_array_equal(flat, gym.spaces.flatten(dict_env.observation_space, obs))
     with pytest.raises(ValueError, match="Unknown environment id 'CartPole-v1'"):
         make_rllib_env("CartPole-v1")
+    with pytest.raises(ValueError, match=r"does not take .*'sesion_length'"):  # a misspelt key is named, not a raw TypeError
+        make_rllib_env("Proteus-Synthetic-v0", {**ENV_CONFIG, "sesion_length": 8})
 
 
 def test_rllib_ppo_trains_on_the_synthetic_env_and_is_scored_by_evaluate_policy(ray_instance):

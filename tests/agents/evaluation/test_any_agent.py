@@ -260,3 +260,22 @@ def test_the_dual_state_attribute_is_the_callbacks_own():
     from callbacks.lagrangian import MODEL_STATE_ATTRIBUTE
 
     assert DUAL_STATE_ATTRIBUTE == MODEL_STATE_ATTRIBUTE
+
+
+def test_a_zip_whose_plain_policy_kwargs_cannot_rebuild_the_policy_is_named(sb3_models, tmp_path):
+    """A malformed net_arch read from the file fails deep inside SB3: the error names the file, not a raw traceback."""
+    import json
+    import zipfile
+
+    _, paths = sb3_models
+    broken = tmp_path / "broken.zip"
+    with zipfile.ZipFile(paths["ppo"]) as source, zipfile.ZipFile(broken, "w") as target:
+        for item in source.infolist():
+            raw = source.read(item.filename)
+            if item.filename == "data":
+                data = json.loads(raw)
+                data["policy_kwargs"] = {"net_arch": {"pi": "x"}}  # plain JSON, but not an architecture
+                raw = json.dumps(data).encode()
+            target.writestr(item, raw)
+    with pytest.raises(ValueError, match=r"broken\.zip: cannot rebuild .* from its plain policy_kwargs"):
+        evaluate_policy(broken, ENV, algo="PPO", **QUICK)
