@@ -13,7 +13,7 @@ from callbacks.dual import DualController, make_controller, tau_span
 from proteus_env.benchmark import Benchmark
 from proteus_env.env import ProteusRoutingEnv, lambda_at
 from proteus_env.policy_eval import accuracy_at_taus, dual_and_calibration_rows
-from proteus_env.routing_head import HeadFit
+from proteus_env.routing_head import HeadFit, fixed_mu_frontier
 from proteus_env.session_eval import needs_sessions, session_accuracy_at_taus
 
 #: Attribute of the SB3 model that carries the dual state; SB3 saves it in the model zip.
@@ -36,8 +36,7 @@ def achievable_accuracy_range(benchmark: Benchmark, fit: HeadFit, rows: np.ndarr
     default head, the cheapest model's level); ``high`` is the best realized accuracy over ``n_mu``
     evenly spaced μ in [0, 1] (the best fixed-μ accuracy, which need not be at μ = 1). The policy
     acts through the same head, so this, rather than the single models' accuracies, is the range
-    it can be asked to span. It is :func:`proteus_env.routing_head.fixed_mu_frontier` restricted to
-    ``rows`` (the frontier function takes a whole split).
+    it can be asked to span. It is :func:`proteus_env.routing_head.fixed_mu_frontier` on ``rows``.
 
     Args:
         benchmark: The data (realized scores).
@@ -56,9 +55,7 @@ def achievable_accuracy_range(benchmark: Benchmark, fit: HeadFit, rows: np.ndarr
         raise ValueError("`rows` is empty: no validation rows to measure the achievable accuracy range on.")
     if int(n_mu) != n_mu or n_mu < 2:
         raise ValueError(f"`n_mu` must be an integer >= 2, got {n_mu!r}.")
-    p_hat, cost_hat, scores = fit.p_hat[rows], fit.cost_hat[rows], benchmark.scores[rows]
-    accuracy = np.array([scores[np.arange(rows.size), fit.head.route(p_hat, cost_hat, mu)].mean()
-                         for mu in np.linspace(0.0, 1.0, int(n_mu))])
+    accuracy = fixed_mu_frontier(benchmark, fit, np.linspace(0.0, 1.0, int(n_mu)), rows=rows)["accuracy"]
     return float(accuracy[0]), float(accuracy.max())
 
 
@@ -95,11 +92,13 @@ def frontier_lambdas(benchmark: Benchmark, fit: HeadFit, rows: np.ndarray, taus:
     rows = np.asarray(rows)
     if rows.size == 0:
         raise ValueError("`rows` is empty: no rows to trace the fixed-μ frontier on.")
-    p_hat, cost_hat = fit.p_hat[rows], fit.cost_hat[rows]
+    return hull_lambdas(fixed_mu_frontier(benchmark, fit, np.linspace(0.0, 1.0, int(n_mu)), rows=rows), taus, w_q, w_c)
+
+
+def hull_lambdas(frontier: Mapping[str, np.ndarray], taus: np.ndarray, w_q: np.ndarray, w_c: np.ndarray) -> np.ndarray:
+    """:func:`frontier_lambdas` from a traced fixed-μ frontier (``accuracy`` and ``cost_norm`` arrays)."""
     cheapest_cost: dict[float, float] = {}  # accuracy -> the lowest cost reaching it
-    for mu in np.linspace(0.0, 1.0, int(n_mu)):
-        choice = fit.head.route(p_hat, cost_hat, mu)
-        accuracy, cost = float(benchmark.scores[rows, choice].mean()), float(fit.cost_norm[rows, choice].mean())
+    for accuracy, cost in zip(frontier["accuracy"].tolist(), frontier["cost_norm"].tolist(), strict=True):
         cheapest_cost[accuracy] = min(cost, cheapest_cost.get(accuracy, np.inf))
     hull: list[tuple[float, float]] = []  # lower convex hull, from the cheapest point rightwards (Andrew's monotone chain)
     for point in sorted(cheapest_cost.items()):
@@ -278,13 +277,19 @@ class LagrangianDualCallback(BaseCallback):
         if getattr(self.val_env, "budget_usd_per_1k", None) is not None and self.budget_controller is None:
             self.budget_controller = copy.deepcopy(self.controller)  # one controller per constraint, same rule and settings
             self.budget_controller.reset()
-        self.achievable_range = achievable_accuracy_range(self.val_env.benchmark, self.val_env.head_fit, rows)
         saved = getattr(self.model, MODEL_STATE_ATTRIBUTE, None)
+        warm = self.frontier_init and not saved
+        # One fixed-μ trace for both uses: the warm start's 201-point grid holds the achievable range's 101 points
+        # exactly (every second one), so the range is the same as achievable_accuracy_range's.
+        frontier = fixed_mu_frontier(self.val_env.benchmark, self.val_env.head_fit, np.linspace(0.0, 1.0, 201 if warm else 101),
+                                     rows=rows)
+        accuracy = frontier["accuracy"][::2] if warm else frontier["accuracy"]
+        self.achievable_range = (float(accuracy[0]), float(accuracy.max()))
         if saved:
             self.load_state(saved)
-        elif self.frontier_init:
+        elif warm:
             w_q, w_c = self.val_env.reward_weights_batch(self.taus)
-            start = frontier_lambdas(self.val_env.benchmark, self.val_env.head_fit, rows, self.taus, w_q, w_c)
+            start = hull_lambdas(frontier, self.taus, w_q, w_c)
             self.controller.warm_start(start if self.mode == "per_bin" else [float(np.mean(start))])
         n_envs = self.training_env.num_envs
         self._mu_sum = np.zeros(n_envs)

@@ -746,21 +746,33 @@ def _grouped_folds(benchmark: Benchmark, train: np.ndarray, *, n_folds: int, see
 
 
 def fixed_mu_frontier(
-    benchmark: Benchmark, fit: HeadFit, mus: np.ndarray, *, split: str = "test", gamma: float | None = None
+    benchmark: Benchmark, fit: HeadFit, mus: np.ndarray, *, split: str = "test", rows: np.ndarray | None = None,
+    gamma: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Realized accuracy and USD per 1K queries of fixed-μ routing on one split.
+    """Realized accuracy and cost of fixed-μ routing on one split (or on given rows).
+
+    Args:
+        benchmark: The data (realized scores and costs).
+        fit: The routing head fit.
+        mus: The μ values.
+        split: The split routed when ``rows`` is not given.
+        rows: Row indices to route instead of a whole split.
+        gamma: The exponent γ (default: the head's).
 
     Returns:
-        ``{"mu", "accuracy", "usd_per_1k"}`` arrays, one entry per μ.
+        ``{"mu", "accuracy", "usd_per_1k", "cost_norm"}`` arrays, one entry per μ (``cost_norm``:
+        the mean normalized realized cost, the reward's cost term).
     """
-    rows = benchmark.split_index(split)
-    accuracy, usd = [], []
+    rows = benchmark.split_index(split) if rows is None else np.asarray(rows)
+    p_hat, cost_hat = fit.p_hat[rows], fit.cost_hat[rows]
+    accuracy, usd, cost_norm = [], [], []
     for mu in np.asarray(mus, dtype=np.float64):
-        choice = fit.head.route(fit.p_hat[rows], fit.cost_hat[rows], mu, gamma)
+        choice = fit.head.route(p_hat, cost_hat, mu, gamma)
         accuracy.append(float(benchmark.scores[rows, choice].mean()))
         usd.append(float(benchmark.costs[rows, choice].mean() * 1000.0))
-    return {"mu": np.asarray(mus, dtype=np.float64), "accuracy": np.array(accuracy), "usd_per_1k": np.array(usd)}
-
+        cost_norm.append(float(fit.cost_norm[rows, choice].mean()))
+    return {"mu": np.asarray(mus, dtype=np.float64), "accuracy": np.array(accuracy), "usd_per_1k": np.array(usd),
+            "cost_norm": np.array(cost_norm)}
 
 
 # ---------------------------------------------------------------------- choosing the predictors

@@ -416,6 +416,8 @@ def test_frontier_warm_start_reaches_the_controller_and_bad_values_are_named():
         expected = np.clip(frontier_lambdas(env.benchmark, env.head_fit, callback._val_rows, callback.taus, w_q, w_c), 0.0, 2.0)
         np.testing.assert_allclose(callback.lambdas, expected)
         assert expected.max() > 0
+        # one trace serves both: the achievable range is the one achievable_accuracy_range measures on the same rows
+        assert callback.achievable_range == achievable_accuracy_range(env.benchmark, env.head_fit, callback._val_rows)
         for values, _ in venv.env_method("get_lambda_table"):
             np.testing.assert_allclose(values, expected)  # pushed before the first rollout
     finally:
