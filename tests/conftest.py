@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from shared_fixtures import ROUTERBENCH_SAMPLE, tiny_train_config
 
 from proteus_env import Benchmark, make_synthetic_benchmark
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sb3_logs_in_pytest_tmp(tmp_path_factory) -> Iterator[None]:
+    """SB3's ``learn()`` without a logger makes a ``tempdir/SB3-<date>`` folder per call: keep them in pytest's tmp."""
+    previous = os.environ.get("SB3_LOGDIR")
+    os.environ["SB3_LOGDIR"] = str(tmp_path_factory.mktemp("sb3_logs"))
+    yield
+    if previous is None:
+        os.environ.pop("SB3_LOGDIR", None)
+    else:
+        os.environ["SB3_LOGDIR"] = previous
 
 
 @pytest.fixture(scope="session")

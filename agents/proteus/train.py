@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -29,6 +30,7 @@ from filelock import FileLock, Timeout
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import HumanOutputFormat, Logger
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
 import proteus_env  # registers the ids; ENV_IDS
@@ -207,6 +209,8 @@ def _train_locked(env_id: str, cfg: TrainConfig, env_kwargs: dict[str, Any], *, 
         model = PPO(BetaActorCriticPolicy, venv, seed=seed, verbose=verbose, policy_kwargs=cfg.policy_kwargs.to_sb3(),
                     tensorboard_log=str(tensorboard) if tensorboard else None, **ppo_kwargs)
     setattr(model, DATA_IDENTITY_ATTRIBUTE, identity)  # saved in the zip; checked on resume
+    if not tensorboard:  # SB3's default logger would leave an empty tempdir/SB3-<date> folder behind every run
+        model.set_logger(Logger(folder=None, output_formats=[HumanOutputFormat(sys.stdout)] if verbose >= 1 else []))
     callbacks: list[BaseCallback] = [dual]
     reporter = ValidationHookCallback(dual, on_validation) if on_validation is not None else None
     if reporter is not None:

@@ -305,3 +305,15 @@ def test_calibration_map_is_monotone_and_flags_unreachable_targets():
     np.testing.assert_array_equal(reachable, [True, True, True, True, True, False])
     confident_inputs, _ = calibration.input_for([0.5], confidence=0.95)
     assert confident_inputs[0] == 0.4  # 0.5 + z·sqrt(0.25/500) = 0.537 > 0.50
+
+
+def test_training_leaves_no_sb3_log_folder_behind(artifact, tmp_path, monkeypatch):
+    import tempfile
+
+    _, _, config = artifact
+    scratch = tmp_path / "tempdir"
+    scratch.mkdir()
+    monkeypatch.delenv("SB3_LOGDIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where SB3's default logger would make SB3-<date>
+    train(config=config, out_dir=tmp_path / "run", seed=3, timesteps=64, n_envs=2)
+    assert list(scratch.iterdir()) == []
